@@ -1,0 +1,58 @@
+"""The swappable pieces of the pipeline: a defocus estimator and a restorer.
+
+Any object with the right methods plugs in; tests use small stand-ins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["DefocusEstimate", "DefocusEstimator", "Restorer"]
+
+
+@dataclass(frozen=True)
+class DefocusEstimate:
+    """What an estimator says about one frame.
+
+    Attributes
+    ----------
+    defocus_um : float or None
+        |defocus| in µm (median over foreground patches); ``None`` when the frame is
+        all background and there is nothing to judge.
+    confidence : float
+        In [0, 1].
+    foreground_fraction : float
+        Fraction of the frame's patches that hold signal.
+    defocus_map : numpy.ndarray or None
+        Per-patch |defocus| in µm (NaN on background), if the estimator makes one.
+    """
+
+    defocus_um: float | None
+    confidence: float
+    foreground_fraction: float = 1.0
+    defocus_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@runtime_checkable
+class DefocusEstimator(Protocol):
+    """Estimates how far a frame is from focus."""
+
+    name: str
+
+    def estimate(self, frame: np.ndarray) -> DefocusEstimate:
+        """Return the defocus estimate of one 2-D frame."""
+        ...
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    """Restores a defocused frame."""
+
+    name: str
+
+    def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
+        """Return the restored 2-D frame: float32, same shape and intensity units."""
+        ...
