@@ -27,7 +27,8 @@ class DefocusEstimate:
     foreground_fraction : float
         Fraction of the frame's patches that hold signal.
     defocus_map : numpy.ndarray or None
-        Per-patch |defocus| in µm (NaN on background), if the estimator makes one.
+        |defocus| in µm at the frame's resolution (NaN on background), if the
+        estimator makes one. Depth-variant restorers (AWDVD) read it.
     """
 
     defocus_um: float | None
