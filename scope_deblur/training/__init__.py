@@ -1,0 +1,19 @@
+"""Training of the networks on synthetic defocus (imports torch lazily)."""
+
+from ._data import (
+    DEFAULT_IN_FOCUS_DIR,
+    DEFAULT_VAL_IMAGE,
+    in_focus_paths,
+    load_in_focus,
+    random_crops,
+    split_by_image,
+)
+
+__all__ = [
+    "DEFAULT_IN_FOCUS_DIR",
+    "DEFAULT_VAL_IMAGE",
+    "in_focus_paths",
+    "load_in_focus",
+    "random_crops",
+    "split_by_image",
+]
