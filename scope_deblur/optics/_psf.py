@@ -3,8 +3,10 @@
     I(r, z) = | ∫₀¹ J0(k·NA/n·r·ρ) · exp(−½ j k ρ² z NA²/n²) ρ dρ |²,   k = 2π/λ
 
 The integral is evaluated by Gauss–Legendre quadrature, vectorised over all radii at
-once. Pixel integration averages an ``oversample``×``oversample`` grid of sub-pixel
-samples per pixel. Kernels are cached by their (hashable) parameters.
+once: exactly at each distinct radius when there are few, else on a fine 1-D radius
+table read through a cubic spline. Pixel integration averages an
+``oversample``×``oversample`` grid of sub-pixel samples per pixel. Kernels are cached
+by their (hashable) parameters.
 """
 
 from __future__ import annotations
@@ -84,23 +86,41 @@ def default_psf_size(z_um: float, optics: Optics) -> int:
     return 2 * radius_px + 1
 
 
+def _radial_profile(
+    r_um: np.ndarray, z_um: float, optics: Optics, step_um: float
+) -> np.ndarray:
+    """Evaluate ``I`` at every radius in ``r_um`` (any shape), accurately and cheaply.
+
+    Few distinct radii (pixel-centre sampling of a small kernel) are evaluated
+    exactly. Otherwise ``I`` is tabulated on a 1-D radius grid finer than both the
+    sub-pixel step and the diffraction scale λ/NA, and interpolated by a cubic
+    spline (relative error ~1e-6; linear interpolation of a coarser table was off
+    by ~1e-2 against the upstream golden PSF).
+    """
+    from scipy.interpolate import CubicSpline
+
+    def intensity(r: np.ndarray) -> np.ndarray:
+        return born_wolf_intensity(
+            r, z_um, wavelength_um=optics.wavelength_um, na=optics.na, n=optics.n
+        )
+
+    unique, inverse = np.unique(r_um, return_inverse=True)
+    h = min(step_um / 8, optics.wavelength_um / optics.na / 32)
+    if unique.size <= unique[-1] / h + 4:
+        return intensity(unique)[inverse].reshape(r_um.shape)
+    r_table = np.arange(0.0, unique[-1] + 4 * h, h)
+    spline = CubicSpline(r_table, intensity(r_table))
+    return spline(r_um)
+
+
 @lru_cache(maxsize=512)
 def _psf_cached(z_um: float, optics: Optics, size: int, oversample: int) -> np.ndarray:
     half = size // 2
-    step = 1.0 / oversample
-    sub = (np.arange(oversample) + 0.5) * step - 0.5  # sub-pixel offsets in px
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5  # sub-pixel offsets in px
     coords = (np.arange(-half, half + 1)[:, None] + sub[None, :]).ravel()
-    r_px = np.hypot(coords[:, None], coords[None, :])
-    # Evaluate on a fine 1-D radius table and interpolate: O(size) Bessel calls.
-    r_table = np.arange(0.0, r_px.max() + 2 * step, step / 4)
-    i_table = born_wolf_intensity(
-        r_table * optics.pixel_um,
-        z_um,
-        wavelength_um=optics.wavelength_um,
-        na=optics.na,
-        n=optics.n,
-    )
-    fine = np.interp(r_px, r_table, i_table)
+    # Round so that equal radii compare equal in np.unique (exact grid symmetry).
+    r_um = np.round(np.hypot(coords[:, None], coords[None, :]) * optics.pixel_um, 12)
+    fine = _radial_profile(r_um, z_um, optics, optics.pixel_um / oversample)
     kernel = fine.reshape(size, oversample, size, oversample).mean(axis=(1, 3))
     kernel /= kernel.sum()
     kernel.setflags(write=False)
