@@ -25,7 +25,9 @@ def _as_batch(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
         return x[None], True
     if x.ndim == 3:
         return x, False
-    raise ValueError(f"expected an (H, W) or (B, H, W) tensor, got shape {tuple(x.shape)}")
+    raise ValueError(
+        f"expected an (H, W) or (B, H, W) tensor, got shape {tuple(x.shape)}"
+    )
 
 
 def blur(images: torch.Tensor, psf: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -53,7 +55,9 @@ def blur(images: torch.Tensor, psf: torch.Tensor | np.ndarray) -> torch.Tensor:
         kernel = kernel[None]
     k = kernel.shape[-1]
     if kernel.shape[-2] != k or k % 2 == 0:
-        raise ValueError(f"PSF must be square with an odd side, got {tuple(kernel.shape)}")
+        raise ValueError(
+            f"PSF must be square with an odd side, got {tuple(kernel.shape)}"
+        )
     h, w = x.shape[-2:]
     pad = k // 2
     xf = x.to(torch.float32)[:, None]
@@ -113,9 +117,13 @@ def defocus(
         out[idx] = blur(x[idx], born_wolf_psf(z, optics))
     out = out.clamp_min(0)
     if photons is not None:
-        q = torch.quantile(x.flatten(1)[:, :: max(1, x[0].numel() // 100_000)], 0.999, dim=1)
+        q = torch.quantile(
+            x.flatten(1)[:, :: max(1, x[0].numel() // 100_000)], 0.999, dim=1
+        )
         scale = (photons / q.clamp_min(1e-12))[:, None, None]
         counts = torch.poisson(out * scale, generator=generator)
-        noise = torch.randn(out.shape, generator=generator, device=out.device) * read_noise
+        noise = (
+            torch.randn(out.shape, generator=generator, device=out.device) * read_noise
+        )
         out = (counts + noise) / scale
     return out[0] if squeeze else out

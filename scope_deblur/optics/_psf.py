@@ -69,7 +69,7 @@ def born_wolf_intensity(
     """
     r = np.asarray(r_um, dtype=np.float64)
     k = 2.0 * np.pi / wavelength_um
-    # The defocus phase oscillates ~ k z NA²/(2n²) / 2π times over ρ; keep ≥ 8 nodes each.
+    # The defocus phase turns ~ k z NA²/(2n²) / 2π times over ρ; keep ≥ 8 nodes each.
     n_quad = max(_N_QUAD, int(8 * k * abs(z_um) * na**2 / (2 * n**2) / (2 * np.pi)) + 1)
     rho, w = _quadrature(n_quad)
     phase = np.exp(-0.5j * k * rho**2 * z_um * na**2 / n**2)
@@ -81,7 +81,9 @@ def born_wolf_intensity(
 def default_psf_size(z_um: float, optics: Optics) -> int:
     """Return an odd kernel size that holds the geometric blur disc plus a margin."""
     sin_t = min(optics.na / optics.n, 0.999)
-    radius_um = abs(z_um) * sin_t / np.sqrt(1 - sin_t**2) + 4 * optics.wavelength_um / optics.na
+    radius_um = (
+        abs(z_um) * sin_t / np.sqrt(1 - sin_t**2) + 4 * optics.wavelength_um / optics.na
+    )
     radius_px = int(np.ceil(1.25 * radius_um / optics.pixel_um)) + 2
     return 2 * radius_px + 1
 
