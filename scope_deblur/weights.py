@@ -98,9 +98,7 @@ def load_state_dict(
     return state, card
 
 
-def save_weights(
-    model: torch.nn.Module, path: str | Path, card: dict[str, Any]
-) -> Path:
+def save_weights(model: torch.nn.Module, path: str | Path, card: dict[str, Any]) -> Path:
     """Save ``model``'s weights as safetensors and write the card with their sha256."""
     from safetensors.torch import save_file
 

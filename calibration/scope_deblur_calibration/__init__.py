@@ -1,0 +1,1 @@
+"""Through-focus calibration of scope-deblur for one microscope."""

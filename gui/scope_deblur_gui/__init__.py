@@ -1,0 +1,1 @@
+"""The scope-deblur Qt acquisition GUI (imports the core, never the reverse)."""

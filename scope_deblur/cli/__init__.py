@@ -1,0 +1,49 @@
+"""The ``scope-deblur`` command line (see DESIGN.md for the contract).
+
+Every command exits 0 on success. Bad input exits 2 with one line on stderr and no
+traceback (``SCOPE_DEBLUR_DEBUG=1`` shows it); nothing already written is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from . import _acquire, _demo, _images
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="scope-deblur",
+    help="Keep microscope images sharp when the focus drifts: estimate defocus, restore live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for module in (_demo, _images, _acquire):
+    module.register(app)
+
+_BAD_INPUT = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    KeyError,
+    TypeError,
+    RuntimeError,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning errors into one line and an exit code."""
+    try:
+        app(args=argv, prog_name="scope-deblur")  # usage errors: typer exits 2 itself
+    except _BAD_INPUT as e:
+        if os.environ.get("SCOPE_DEBLUR_DEBUG"):
+            raise
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"scope-deblur: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,69 @@
+"""Choose the estimator and the restorer by name (what the CLI and GUI offer)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import numpy as np
+
+from .protocols import DefocusEstimate, DefocusEstimator, Restorer
+
+__all__ = [
+    "METHODS",
+    "Method",
+    "Passthrough",
+    "build_estimator",
+    "build_restorer",
+    "resolve_device",
+]
+
+Method = Literal["fusion", "awdvd", "rl", "none"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+
+class Passthrough:
+    """The ``none`` method: returns the frame unchanged (as float32)."""
+
+    name = "none"
+
+    def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
+        """Return ``frame`` as float32."""
+        return np.asarray(frame, dtype=np.float32)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map ``auto`` to ``cuda`` when a GPU is usable, else ``cpu``; check the rest."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu"
+        )
+    return device
+
+
+def build_restorer(method: str, device: str = "auto") -> Restorer:
+    """Return the restorer called ``method`` (one of :data:`METHODS`)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "none":
+        return Passthrough()
+    from . import restoration
+
+    dev = resolve_device(device)
+    if method == "fusion":
+        return restoration.FusionRestorer(device=dev)
+    if method == "awdvd":
+        return restoration.AWDVDRestorer(device=dev)
+    return restoration.RLRestorer(device=dev)
+
+
+def build_estimator(device: str = "auto") -> DefocusEstimator:
+    """Return the shipped DelpNet defocus estimator."""
+    from .estimation import DelpNetEstimator
+
+    return DelpNetEstimator(device=resolve_device(device))
