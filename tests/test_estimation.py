@@ -1,0 +1,120 @@
+"""DelpNet estimator: any frame size and dtype, weights round trip, shipped accuracy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scope_deblur.estimation import DelpNetEstimator, background_rule, patch_grid
+from scope_deblur.nets import DelpNet, DelpNetConfig
+from scope_deblur.protocols import DefocusEstimator
+from scope_deblur.weights import load_state_dict, models_dir, save_weights
+
+SHIPPED = (models_dir() / "delpnet.safetensors").is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained DelpNet saved with its card."""
+    torch.manual_seed(0)
+    cfg = DelpNetConfig(width=4, levels_um=(0.0, 2.0, 4.0))
+    path = tmp_path_factory.mktemp("w") / "tiny"
+    save_weights(DelpNet(config=cfg), path, {"config": cfg.model_dump(mode="json")})
+    return path.with_suffix(".safetensors")
+
+
+def cells(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A uint16 frame of blurred spots on a camera offset."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    spots = (rng.random(shape) < 0.003).astype(np.float32) * 3e5
+    return (gaussian_filter(spots, 4) + 110 + rng.normal(0, 3, shape)).astype(np.uint16)
+
+
+@pytest.mark.parametrize("shape", [(10, 10), (40, 300), (84, 84), (85, 131), (261, 347)])
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint8, np.float32])
+def test_shapes_any_size_and_dtype(tiny: Path, shape: tuple[int, int], dtype) -> None:
+    est = DelpNetEstimator(tiny, device="cpu", stride=42)
+    frame = cells(shape).astype(dtype)
+    out = est.estimate(frame)
+    assert isinstance(est, DefocusEstimator) and est.name == "delpnet"
+    assert out.defocus_map is not None and out.defocus_map.shape == shape
+    assert 0.0 <= out.confidence <= 1.0 and 0.0 <= out.foreground_fraction <= 1.0
+    if out.defocus_um is not None:
+        assert 0.0 <= out.defocus_um <= 4.0
+
+
+def test_batch_matches_single(tiny: Path) -> None:
+    est = DelpNetEstimator(tiny, device="cpu", bf16=False)
+    frames = [cells((120, 200), s) for s in range(3)]
+    batch = est.estimate_batch(frames)
+    for f, b in zip(frames, batch, strict=True):
+        single = est.estimate(f)
+        assert single.defocus_um == pytest.approx(b.defocus_um, abs=1e-4)
+
+
+def test_patch_grid_covers_frame() -> None:
+    grid = patch_grid((520, 696), 84, 84)
+    assert len(grid) == 7 * 9
+    assert max(r for r, _ in grid) == 520 - 84 and max(c for _, c in grid) == 696 - 84
+
+
+def test_background_rule_scales_with_bit_depth() -> None:
+    flat = np.full((1, 84, 84), 120.0)
+    assert background_rule(flat).all()
+    assert not background_rule(flat + 200).all()
+    assert not background_rule(np.full((1, 84, 84), 0.5), 65535.0).all()
+
+
+def test_reload_is_bit_exact(tiny: Path) -> None:
+    model = DelpNet(config=DelpNetConfig(width=4, levels_um=(0.0, 2.0, 4.0)))
+    state, card = load_state_dict(tiny, model)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert card["config"]["width"] == 4
+
+
+def test_truncated_file_is_a_clear_error(tiny: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cut.safetensors"
+    shutil.copy(tiny, bad)
+    shutil.copy(tiny.with_suffix(".json"), bad.with_suffix(".json"))
+    bad.write_bytes(bad.read_bytes()[:500])
+    with pytest.raises(ValueError, match="corrupt"):
+        DelpNetEstimator(bad, device="cpu")
+
+
+def test_nan_frame_is_a_value_error(tiny: Path) -> None:
+    frame = cells((100, 100)).astype(np.float32)
+    frame[5, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DelpNetEstimator(tiny, device="cpu").estimate(frame)
+
+
+def test_bad_stride_is_a_value_error(tiny: Path) -> None:
+    with pytest.raises(ValueError, match="stride"):
+        DelpNetEstimator(tiny, device="cpu", stride=200)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped weights not present")
+def test_shipped_all_background_gives_none() -> None:
+    rng = np.random.default_rng(1)
+    frame = (110 + rng.normal(0, 2, (300, 400))).astype(np.uint16)
+    out = DelpNetEstimator(device="cpu").estimate(frame)
+    assert out.defocus_um is None and out.foreground_fraction == 0.0
+    assert np.isnan(out.defocus_map).all()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped weights not present")
+def test_shipped_accuracy_floor_on_held_out_image() -> None:
+    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
+    from scope_deblur.training._delpnet import SyntheticDefocus, patch_metrics
+
+    est = DelpNetEstimator(device="cpu", bf16=False)
+    _, val = split_by_image(in_focus_paths())
+    gen = SyntheticDefocus(load_in_focus(val), est.config.levels_um, seed=123, pool=8)
+    m = patch_metrics(est.model, gen, 256)
+    assert m["foreground_within_2um"] >= 0.80, m
