@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,12 @@ def read_image(path: str | Path) -> np.ndarray:
         if p.suffix.lower() in {".tif", ".tiff"}:
             import tifffile
 
-            arr = tifffile.imread(p)
+            log = logging.getLogger("tifffile")  # it logs, then returns nothing
+            level, log.level = log.level, logging.CRITICAL
+            try:
+                arr = tifffile.imread(p)
+            finally:
+                log.setLevel(level)
         elif p.suffix.lower() in _READABLE:
             from PIL import Image
 
@@ -62,6 +68,8 @@ def read_image(path: str | Path) -> np.ndarray:
     except Exception as e:  # decoders raise many types for corrupt files
         raise ValueError(f"cannot read {p}: {type(e).__name__}: {e}") from e
     arr = np.asarray(arr)
+    if arr.size == 0:
+        raise ValueError(f"cannot read {p}: the file is empty or corrupt")
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and p.suffix.lower() not in {".tif", ".tiff"}:
         arr = arr[..., :3].mean(axis=-1)
     if arr.ndim != 2:

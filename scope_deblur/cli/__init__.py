@@ -47,3 +47,12 @@ def main(argv: list[str] | None = None) -> None:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"scope-deblur: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Exception as e:  # a bug, not bad input: still one line, exit 1
+        if os.environ.get("SCOPE_DEBLUR_DEBUG"):
+            raise
+        print(
+            f"scope-deblur: internal error: {type(e).__name__}: {e} "
+            "(set SCOPE_DEBLUR_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None

@@ -15,13 +15,21 @@ def load_core(config: Path):  # type: ignore[no-untyped-def]
 
     if not config.is_file():
         raise FileNotFoundError(f"no such Micro-Manager config file: {config}")
+    from ..demo import define_pixel_size
+
     core = UniMMCore()
+    problem = ""
     try:
         core.loadSystemConfiguration(str(config))
-    except Exception as e:
+        define_pixel_size(core)
+    except Exception as e:  # MMCore raises RuntimeError, the loader many more
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]
+        problem = lines[-1] if lines else type(e).__name__
+    if problem:
+        # Release the core before raising: a live core at exit aborts the process.
+        core.unloadAllDevices()
         del core
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"cannot load config {config}: {first}") from e
+        raise ValueError(f"cannot load config {config}: {problem}")
     return core
 
 
@@ -53,11 +61,15 @@ def acquire(
     from ..methods import build_estimator, build_restorer
 
     seq = load_sequence(sequence)
-    restorer = build_restorer(method, device) if restore else None
-    estimator = build_estimator(device) if restore else None
+    core = load_core(config)
+    try:
+        restorer = build_restorer(method, device) if restore else None
+        estimator = build_estimator(device) if restore else None
+    except Exception:
+        del core
+        raise
     out.mkdir(parents=True, exist_ok=True)
     raw_path = out / "raw.ome.tif"
-    core = load_core(config)
     total = sum(1 for _ in seq)
     try:
         with bar("acquiring", "catching up") as (on_frame, on_catchup):

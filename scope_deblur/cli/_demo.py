@@ -47,7 +47,8 @@ def demo(
         f"({summary['frames_restored_live']} live) with {summary['method']} on {summary['device']}"
     )
     err.print(
-        f"defocus error {summary['defocus_mae_um']} µm; PSNR {summary['psnr_input_db']} → "
+        f"defocus error {summary['defocus_mae_um']} µm; "
+        f"PSNR {summary['psnr_input_db']} → "
         f"{summary['psnr_restored_db']} dB; SSIM {summary['ssim_input']} → {summary['ssim_restored']}"
     )
     for name, path in summary["outputs"].items():

@@ -13,9 +13,11 @@ _FILES = typer.Argument(..., help="Image files (TIFF, PNG), one 2-D plane each."
 
 
 def _check_paths(paths: list[Path]) -> None:
+    """Fail on the first missing or unreadable input, before any work is done."""
+    from ..io import check_frame, read_image
+
     for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"no such image file: {p}")
+        check_frame(read_image(p), name=str(p))
 
 
 def _rescale(image: np.ndarray, pixel_size: float | None, model_pixel: float) -> np.ndarray:

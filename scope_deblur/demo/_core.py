@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from .devices import DemoCamera
 
-__all__ = ["DEMO_CONFIG", "demo_camera", "load_demo_core"]
+__all__ = ["DEMO_CONFIG", "define_pixel_size", "demo_camera", "load_demo_core"]
 
 DEMO_CONFIG = Path(__file__).with_name("demo.cfg")
 """Path of the shipped demo configuration file."""
@@ -35,8 +35,7 @@ def load_demo_core(world: DemoWorld | None = None, core: UniMMCore | None = None
     from pymmcore_plus.experimental.unicore import UniMMCore
 
     name = f"world-{next(_counter)}"
-    world_obj = world or DemoWorld()
-    register_world(name, world_obj)
+    register_world(name, world or DemoWorld())
     text = DEMO_CONFIG.read_text()
     # Point every device at this core's world (a pre-init property, set before init).
     labels = ("Camera", "Z", "XY", "Shutter")
@@ -47,12 +46,26 @@ def load_demo_core(world: DemoWorld | None = None, core: UniMMCore | None = None
     from pymmcore_plus.experimental.unicore.core._config import load_from_string
 
     load_from_string(core, text, str(DEMO_CONFIG))
-    # A pixel-size preset keyed on a Python device property is rejected by the C++
-    # core, so define an unconditional one (the core scales it by the binning).
-    core.definePixelSizeConfig("px")
-    core.setPixelSizeUm("px", world_obj.optics.pixel_um)
-    core.setPixelSizeConfig("px")
+    define_pixel_size(core)
     return core
+
+
+def define_pixel_size(core: UniMMCore) -> None:
+    """Give a demo camera its pixel size, if the config left it undefined.
+
+    A pixel-size preset keyed on a Python device property is rejected by the C++
+    core, so a config file cannot express it; this defines an unconditional preset
+    ``px`` (the core scales it by the binning). Other cameras are left alone.
+    """
+    from .devices import DemoCamera
+
+    label = core.getCameraDevice()
+    camera = core._pydevices[label] if label and core.isPyDevice(label) else None
+    if not isinstance(camera, DemoCamera) or core.getPixelSizeUm() > 0:
+        return
+    core.definePixelSizeConfig("px")
+    core.setPixelSizeUm("px", camera.sim.optics.pixel_um)
+    core.setPixelSizeConfig("px")
 
 
 def demo_camera(core: UniMMCore) -> DemoCamera:

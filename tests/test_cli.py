@@ -1,0 +1,126 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from scope_deblur.methods import METHODS
+
+MODELS_READY = all(
+    __import__("pathlib").Path(__file__).parents[1].joinpath("models", f"{m}.safetensors").is_file()
+    for m in ("delpnet", "fusion")
+)
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "scope_deblur", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_missing_file_exits_2(tmp_path):
+    proc = run_cli("restore", tmp_path / "nope.tif", "-o", tmp_path / "out")
+    assert_one_line_error(proc, "nope.tif")
+    proc = run_cli("estimate", tmp_path / "nope.tif")
+    assert_one_line_error(proc, "nope.tif")
+
+
+def test_corrupt_tiff_exits_2_and_keeps_nothing_broken(tmp_path):
+    bad = tmp_path / "corrupt.tif"
+    bad.write_bytes(b"II*\x00" + b"\x00garbage" * 10)
+    proc = run_cli("restore", bad, "-o", tmp_path / "out")
+    assert_one_line_error(proc, "corrupt.tif")
+
+
+def test_nan_image_exits_2(tmp_path):
+    img = np.ones((64, 64), np.float32)
+    img[3, 3] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", img)
+    assert_one_line_error(run_cli("estimate", tmp_path / "nan.tif"), "NaN")
+
+
+def test_bad_config_exits_2(tmp_path):
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("Device,Cam,NoSuchAdapter,NoSuchCamera\n")
+    seq = tmp_path / "seq.yaml"
+    seq.write_text("time_plan:\n  interval: 0\n  loops: 2\n")
+    proc = run_cli("acquire", "--config", cfg, "--sequence", seq, "--out", tmp_path / "o")
+    assert_one_line_error(proc, "bad.cfg")
+
+
+def test_unknown_method_exits_2(tmp_path):
+    proc = run_cli("demo", "--frames", "2", "--method", "magic", "--out", tmp_path)
+    assert_one_line_error(proc, "magic")
+    assert set(METHODS) == {"fusion", "awdvd", "rl", "none"}
+
+
+def test_acquire_demo_config_without_restoration(tmp_path):
+    from scope_deblur.demo import DEMO_CONFIG
+
+    seq = tmp_path / "seq.yaml"
+    seq.write_text("time_plan:\n  interval: 0\n  loops: 3\nz_plan:\n  range: 2\n  step: 1\n")
+    proc = run_cli(
+        "acquire",
+        "--config",
+        DEMO_CONFIG,
+        "--sequence",
+        seq,
+        "--out",
+        tmp_path / "o",
+        "--no-restore",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["frames_acquired"] == summary["frames_saved_raw"] == 9
+
+
+@pytest.mark.skipif(not MODELS_READY, reason="shipped weights not present")
+def test_demo_json_summary(tmp_path):
+    proc = run_cli("demo", "--frames", 20, "--interval-ms", 50, "--out", tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    keys = {
+        "frames_acquired",
+        "frames_saved_raw",
+        "frames_restored",
+        "frames_restored_live",
+        "defocus_mae_um",
+        "psnr_input_db",
+        "psnr_restored_db",
+        "ssim_input",
+        "ssim_restored",
+        "restore_latency_ms_median",
+        "acquisition_fps",
+        "device",
+        "outputs",
+    }
+    assert keys <= set(s)
+    assert s["frames_acquired"] == s["frames_saved_raw"] == s["frames_restored"] == 20
+    assert s["psnr_input_db"] is not None and s["psnr_restored_db"] is not None
+    assert s["defocus_mae_um"] is not None
+    assert (tmp_path / "run.png").is_file()
+
+
+def test_import_loads_neither_torch_nor_qt():
+    code = (
+        "import sys, scope_deblur, scope_deblur.demo, scope_deblur.live, scope_deblur.cli;"
+        "bad = [m for m in ('torch', 'PySide6', 'qtpy') if m in sys.modules];"
+        "print(bad); sys.exit(bool(bad))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
