@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-
 from scope_deblur.methods import METHODS
 
 MODELS_READY = all(

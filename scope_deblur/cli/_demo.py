@@ -49,7 +49,8 @@ def demo(
     err.print(
         f"defocus error {summary['defocus_mae_um']} µm; "
         f"PSNR {summary['psnr_input_db']} → "
-        f"{summary['psnr_restored_db']} dB; SSIM {summary['ssim_input']} → {summary['ssim_restored']}"
+        f"{summary['psnr_restored_db']} dB; "
+        f"SSIM {summary['ssim_input']} → {summary['ssim_restored']}"
     )
     for name, path in summary["outputs"].items():
         err.print(f"  {name}: {path}")
