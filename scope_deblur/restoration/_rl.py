@@ -1,0 +1,228 @@
+"""Richardson–Lucy deconvolution in torch (DelpNet/AWDVD paper, eq. 3).
+
+    o_{t+1} = [ (i / (h ⊗ o_t)) ⊗ h(−x, −y) ] · o_t,        o_0 = i
+
+with the optional total-variation regulariser of Dey et al. (Microsc. Res. Tech.
+69, 2006), which divides the update by ``1 − λ·div(∇o/|∇o|)`` and keeps plain RL
+from amplifying noise as the iterations go on. Convolutions are FFTs over a
+reflect-padded domain (padded to a fast FFT length); the PSF's transfer function is
+computed once. Works on ``(H, W)`` or ``(B, H, W)`` tensors on any device.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..io import check_frame
+from ..optics import BBBC006_OPTICS, Optics, born_wolf_psf
+from ..protocols import DefocusEstimate
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["RLRestorer", "estimate_background", "resolve_device", "richardson_lucy"]
+
+
+def resolve_device(device: str) -> str:
+    """Map ``"auto"`` to ``"cuda"`` when available, else ``"cpu"``; check the rest."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def estimate_background(frame: np.ndarray) -> float:
+    """Return a camera-offset estimate: the 1st percentile of a 3×3 box-filtered frame.
+
+    Averaging first lowers the noise, so the percentile sits close to the offset
+    instead of several noise σ below it.
+    """
+    from scipy.ndimage import uniform_filter
+
+    smooth = uniform_filter(np.asarray(frame, dtype=np.float32), size=3, mode="reflect")
+    return float(np.percentile(smooth, 1.0))
+
+
+def _fast_len(n: int) -> int:
+    from scipy.fft import next_fast_len
+
+    return int(next_fast_len(n, real=True))
+
+
+def _tv_divergence(u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Return ``div(∇u / |∇u|)`` with forward differences in, backward out."""
+    import torch
+    import torch.nn.functional as F
+
+    gx = F.pad(u[..., :, 1:] - u[..., :, :-1], (0, 1))
+    gy = F.pad(u[..., 1:, :] - u[..., :-1, :], (0, 0, 0, 1))
+    norm = torch.sqrt(gx * gx + gy * gy + eps * eps)
+    nx, ny = gx / norm, gy / norm
+    div_x = nx - F.pad(nx[..., :, :-1], (1, 0))
+    div_y = ny - F.pad(ny[..., :-1, :], (0, 0, 1, 0))
+    return div_x + div_y
+
+
+def richardson_lucy(
+    images: torch.Tensor,
+    psf: torch.Tensor | np.ndarray,
+    *,
+    iterations: int = 30,
+    tv_weight: float = 0.002,
+    tol: float | None = None,
+    preserve_flux: bool = True,
+) -> torch.Tensor:
+    """Deconvolve non-negative images with Richardson–Lucy, optionally TV-regularised.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(H, W)`` or ``(B, H, W)`` non-negative images (background already removed;
+        negative values are clamped to 0).
+    psf : torch.Tensor or numpy.ndarray
+        Odd square ``(k, k)`` kernel, or one per image ``(B, k, k)``; normalised here.
+    iterations : int
+        Maximum number of iterations (0 returns the input).
+    tv_weight : float
+        λ of the TV regulariser (unit-free); 0 gives plain RL, which amplifies noise.
+    tol : float, optional
+        Stop early once the mean relative change of an iteration drops below this.
+    preserve_flux : bool
+        Rescale each result to the input's total intensity (RL conserves it only up
+        to boundary effects).
+
+    Returns
+    -------
+    torch.Tensor
+        Restored images: same shape and device as ``images``, float32.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    if not 0.0 <= tv_weight < 0.5:
+        raise ValueError(f"tv_weight must be in [0, 0.5), got {tv_weight}")
+    if images.ndim not in (2, 3):
+        raise ValueError(f"expected (H, W) or (B, H, W), got shape {tuple(images.shape)}")
+    squeeze = images.ndim == 2
+    y = (images[None] if squeeze else images).to(torch.float32).clamp_min(0)
+    kernel = torch.tensor(psf) if isinstance(psf, np.ndarray) else psf
+    kernel = kernel.to(device=y.device, dtype=torch.float32)
+    kernel = kernel[None] if kernel.ndim == 2 else kernel
+    k = kernel.shape[-1]
+    if kernel.ndim != 3 or kernel.shape[-2] != k or k % 2 == 0:
+        raise ValueError(f"PSF must be (k, k) or (B, k, k) with odd k, got {tuple(kernel.shape)}")
+    if kernel.shape[0] not in (1, y.shape[0]):
+        raise ValueError(f"got {kernel.shape[0]} PSFs for a batch of {y.shape[0]}")
+    kernel = kernel / kernel.sum(dim=(-2, -1), keepdim=True)
+    if iterations == 0:
+        return (y[0] if squeeze else y).clone()
+
+    # Reflect-pad by the kernel radius, then up to a fast FFT size.
+    h, w = y.shape[-2:]
+    r = k // 2
+    ph, pw = _fast_len(h + 2 * r), _fast_len(w + 2 * r)
+    pads = (r, pw - w - r, r, ph - h - r)  # left, right, top, bottom
+    mode = "reflect" if max(pads) < min(h, w) else "replicate"
+    yp = F.pad(y[:, None], pads, mode=mode)[:, 0]
+    # Transfer function of the kernel centred at the origin (circular convolution).
+    centred = torch.zeros(kernel.shape[0], ph, pw, device=y.device)
+    centred[:, :k, :k] = kernel
+    otf = torch.fft.rfft2(torch.roll(centred, shifts=(-r, -r), dims=(-2, -1)))
+    otf_conj = otf.conj()
+
+    def conv(x: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft2(torch.fft.rfft2(x) * tf, s=(ph, pw))
+
+    mean = yp.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    tiny, tv_eps = 1e-6 * mean, 1e-2 * mean
+    est = yp.clone()
+    for _ in range(iterations):
+        ratio = yp / conv(est, otf).clamp_min(tiny)
+        update = conv(ratio, otf_conj).clamp_min(0)
+        if tv_weight > 0:
+            div = _tv_divergence(est, tv_eps)
+            update = update / (1.0 - tv_weight * div).clamp_min(0.2)
+        new = est * update
+        if tol is not None:
+            change = (new - est).abs().sum() / est.abs().sum().clamp_min(1e-12)
+            est = new
+            if float(change) < tol:
+                break
+        else:
+            est = new
+
+    out = est[:, r : r + h, r : r + w]
+    if preserve_flux:
+        total = out.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+        out = out * (y.sum(dim=(-2, -1), keepdim=True) / total)
+    return out[0] if squeeze else out
+
+
+class RLRestorer:
+    """Depth-invariant restorer: (TV-)Richardson–Lucy with the PSF at the estimate.
+
+    Parameters
+    ----------
+    optics : Optics
+        Imaging parameters of the Born–Wolf PSF.
+    iterations : int
+        RL iterations.
+    tv_weight : float
+        TV regularisation weight (0: plain RL).
+    min_defocus_um : float
+        Below this |defocus| (or with no estimate) the frame passes through unchanged:
+        restoration must do no harm in focus.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+
+    name = "rl"
+
+    def __init__(
+        self,
+        *,
+        optics: Optics = BBBC006_OPTICS,
+        iterations: int = 30,
+        tv_weight: float = 0.002,
+        min_defocus_um: float = 1.0,
+        device: str = "auto",
+    ) -> None:
+        if iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations}")
+        self.optics = optics
+        self.iterations = int(iterations)
+        self.tv_weight = float(tv_weight)
+        self.min_defocus_um = float(min_defocus_um)
+        self.device = resolve_device(device)
+
+    def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
+        """Return the restored frame: float32, same shape and intensity units.
+
+        The camera offset (see :func:`estimate_background`) is removed before RL and
+        added back afterwards, so flux and units are kept.
+        """
+        import torch
+
+        image = check_frame(frame)
+        z = estimate.defocus_um
+        if z is None or not np.isfinite(z) or abs(z) < self.min_defocus_um:
+            return image.copy()
+        background = estimate_background(image)
+        x = torch.from_numpy(image - np.float32(background)).to(self.device)
+        with torch.inference_mode():
+            out = richardson_lucy(
+                x,
+                born_wolf_psf(float(z), self.optics),
+                iterations=self.iterations,
+                tv_weight=self.tv_weight,
+            )
+        return (out.cpu().numpy() + np.float32(background)).astype(np.float32)
