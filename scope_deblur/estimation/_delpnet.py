@@ -54,14 +54,10 @@ def _starts(n: int, patch: int, stride: int) -> list[int]:
     return s if s[-1] == n - patch else [*s, n - patch]
 
 
-def patch_grid(
-    shape: tuple[int, int], patch: int, stride: int
-) -> list[tuple[int, int]]:
+def patch_grid(shape: tuple[int, int], patch: int, stride: int) -> list[tuple[int, int]]:
     """Top-left corners of the patch grid covering a (padded) frame of ``shape``."""
     h, w = max(shape[0], patch), max(shape[1], patch)
-    return [
-        (r, c) for r in _starts(h, patch, stride) for c in _starts(w, patch, stride)
-    ]
+    return [(r, c) for r in _starts(h, patch, stride) for c in _starts(w, patch, stride)]
 
 
 class DelpNetEstimator:
@@ -99,9 +95,7 @@ class DelpNetEstimator:
         try:
             cfg = DelpNetConfig(**card["config"])
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(
-                f"model card of {weights!r} has no valid DelpNet config"
-            ) from e
+            raise ValueError(f"model card of {weights!r} has no valid DelpNet config") from e
         self.model = DelpNet(config=cfg)
         load_state_dict(weights, self.model)
         if device == "auto":
@@ -113,9 +107,7 @@ class DelpNetEstimator:
         if not 1 <= self.stride <= cfg.patch:
             raise ValueError(f"stride must be in 1..{cfg.patch}, got {stride}")
         if bf16 is None:
-            bf16 = device == "cuda" or bool(
-                torch.ops.mkldnn._is_mkldnn_bf16_supported()
-            )
+            bf16 = device == "cuda" or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         self.bf16 = bool(bf16)
         self.model.eval().to(device).to(memory_format=torch.channels_last)
 
@@ -133,9 +125,7 @@ class DelpNetEstimator:
 
         lo = patches.min(axis=(-2, -1), keepdims=True)
         rng = patches.max(axis=(-2, -1), keepdims=True) - lo
-        x = torch.from_numpy(
-            ((patches - lo) / np.maximum(rng, 1e-6)).astype(np.float32)
-        )
+        x = torch.from_numpy(((patches - lo) / np.maximum(rng, 1e-6)).astype(np.float32))
         x = x[:, None].to(self.device).contiguous(memory_format=torch.channels_last)
         with (
             torch.inference_mode(),
@@ -160,9 +150,7 @@ class DelpNetEstimator:
         for raw, frame, (patches, grid) in zip(frames, checked, cut, strict=True):
             n = len(grid)
             bg = background_rule(patches, counts_scale(raw)) | (p_bg[k : k + n] > 0.5)
-            out.append(
-                self._summarise(frame.shape, grid, z[k : k + n], conf[k : k + n], bg)
-            )
+            out.append(self._summarise(frame.shape, grid, z[k : k + n], conf[k : k + n], bg))
             k += n
         return out
 
@@ -212,9 +200,7 @@ def bench_estimate(
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     spots = (rng.random(shape) < 0.002).astype(np.float32) * 4e5
-    frame = (gaussian_filter(spots, 5) + 110 + rng.normal(0, 3, shape)).astype(
-        np.uint16
-    )
+    frame = (gaussian_filter(spots, 5) + 110 + rng.normal(0, 3, shape)).astype(np.uint16)
     est = DelpNetEstimator(weights, **kwargs)
     for _ in range(3):
         est.estimate(frame)

@@ -1,0 +1,370 @@
+"""Training and evaluation of DelpNet on synthetic defocus (paper sections 2.1-2.2).
+
+Data are generated on the fly and seeded: a pool of whole blurred frames (one random
+training image, level, forward model and noise each) is refreshed a few frames per
+step, and every batch is cut as random 84-px crops from the pool; blurring whole
+frames is far cheaper than blurring patches. The forward model is randomised
+(DESIGN.md, Sim-to-real): Born–Wolf at a slightly jittered NA, then, with some
+probability, an extra Gaussian whose σ grows with |z|, because real blur at 30-40 µm
+is smooth and Gaussian-like. Splits are by image (``a07`` held out).
+
+Run ``python -m scope_deblur.training._delpnet --minutes 14 --out models/delpnet``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._data import DEFAULT_VAL_IMAGE, in_focus_paths, load_in_focus, split_by_image
+
+__all__ = ["SyntheticDefocus", "evaluate_delpnet", "patch_metrics", "train_delpnet"]
+
+BG_MAX, BG_RANGE = 230.0, 30.0
+"""Paper's "bg" rule in 16-bit counts: patch max < 230 and max − min < 30."""
+
+
+def normalise(patches: np.ndarray) -> np.ndarray:
+    """Scale each patch linearly to [0, 1] (paper section 2.1)."""
+    lo = patches.min(axis=(-2, -1), keepdims=True)
+    hi = patches.max(axis=(-2, -1), keepdims=True)
+    return ((patches - lo) / np.maximum(hi - lo, 1e-6)).astype(np.float32)
+
+
+class SyntheticDefocus:
+    """Seeded generator of labelled defocused patches from sharp images.
+
+    Parameters
+    ----------
+    sharp : sequence of numpy.ndarray
+        In-focus frames in camera counts (offset included).
+    levels_um : sequence of float
+        Defocus of each class.
+    seed : int
+        Seed of all randomness.
+    pool : int
+        Number of blurred whole frames kept to cut crops from.
+    randomise : bool
+        Use the randomised forward-model family; ``False``: plain Born–Wolf.
+    """
+
+    def __init__(
+        self,
+        sharp: Sequence[np.ndarray],
+        levels_um: Sequence[float],
+        *,
+        seed: int = 0,
+        pool: int = 32,
+        patch: int = 84,
+        randomise: bool = True,
+    ) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.levels = np.asarray(levels_um, dtype=np.float64)
+        self.patch, self.randomise = patch, randomise
+        # Background-free signal: subtract the frame's dark level (camera offset).
+        self.sharp = [np.clip(s - np.percentile(s, 0.1), 0, None) for s in sharp]
+        self.q = [float(np.percentile(s, 99.9)) for s in self.sharp]
+        self.frames: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for _ in range(pool):
+            self.frames.append(self._frame())
+
+    def _psf(self, z: float) -> np.ndarray:
+        from scipy.ndimage import gaussian_filter
+
+        from ..optics import BBBC006_OPTICS, born_wolf_psf
+
+        if not self.randomise:
+            return born_wolf_psf(z, BBBC006_OPTICS)
+        na = float(np.round(self.rng.uniform(0.485, 0.515), 3))
+        psf = born_wolf_psf(z, BBBC006_OPTICS.model_copy(update={"na": na}))
+        if self.rng.random() < 0.8:
+            sigma = self.rng.uniform(0, 0.8) + z * self.rng.uniform(0.0, 0.25)  # px
+            pad = int(np.ceil(3 * sigma))
+            psf = gaussian_filter(np.pad(psf, pad), sigma, mode="constant")
+        return psf / psf.sum()
+
+    def _frame(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Blur one random sharp frame; return (noisy counts, clean counts, class)."""
+        import torch
+
+        from ..optics import blur
+
+        i = int(self.rng.integers(len(self.sharp)))
+        c = int(self.rng.integers(len(self.levels)))
+        z = float(self.levels[c])
+        clean = (
+            self.sharp[i]
+            if z == 0
+            else blur(torch.from_numpy(self.sharp[i]), self._psf(z)).numpy().clip(0, None)
+        )
+        photons = float(np.exp(self.rng.uniform(np.log(200), np.log(5000))))
+        gain = photons / self.q[i]
+        noisy = self.rng.poisson(clean * gain).astype(np.float32)
+        noisy += self.rng.normal(0, self.rng.uniform(1, 5), noisy.shape).astype(np.float32)
+        offset = self.rng.uniform(90, 130)
+        return noisy / gain + offset, clean.astype(np.float32), c
+
+    def refresh(self, n: int = 1) -> None:
+        """Replace ``n`` random pool frames by new ones."""
+        for _ in range(n):
+            self.frames[int(self.rng.integers(len(self.frames)))] = self._frame()
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``n`` normalised patches, class labels (bg = len(levels)), z in µm."""
+        p = self.patch
+        x = np.empty((n, p, p), np.float32)
+        y = np.empty(n, np.int64)
+        for k in range(n):
+            noisy, clean, c = self.frames[int(self.rng.integers(len(self.frames)))]
+            h, w = noisy.shape
+            r, s = int(self.rng.integers(h - p + 1)), int(self.rng.integers(w - p + 1))
+            patch = noisy[r : r + p, s : s + p]
+            cp = clean[r : r + p, s : s + p]
+            bg = (patch.max() < BG_MAX and np.ptp(patch) < BG_RANGE) or np.ptp(cp) < BG_RANGE
+            x[k], y[k] = patch, len(self.levels) if bg else c
+        z = np.where(
+            y < len(self.levels),
+            self.levels[np.minimum(y, len(self.levels) - 1)],
+            np.nan,
+        )
+        return normalise(x), y, z
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return device
+
+
+def patch_metrics(
+    model: Any, gen: SyntheticDefocus, n: int, *, device: str = "cpu", batch: int = 256
+) -> dict[str, Any]:
+    """Exact-level and ±2 µm accuracy, bg accuracy and confusion on ``n`` patches."""
+    import torch
+
+    model.eval()
+    nl = len(gen.levels)
+    ys, preds, zs, zh = [], [], [], []
+    with torch.inference_mode():
+        for k in range(0, n, batch):
+            x, y, z = gen.batch(min(batch, n - k))
+            gen.refresh(4)
+            logits = model(torch.from_numpy(x)[:, None].to(device)).float()
+            zhat, _, _ = model.expected_um(logits)
+            ys.append(y)
+            preds.append(logits.argmax(-1).cpu().numpy())
+            zs.append(z)
+            zh.append(zhat.cpu().numpy())
+    y, p, z, zhat = map(np.concatenate, (ys, preds, zs, zh))
+    n_cls = model.config.n_classes
+    conf = np.zeros((n_cls, n_cls), np.int64)
+    np.add.at(conf, (np.minimum(y, n_cls - 1), p), 1)
+    fg = y < nl
+    fg_pred = fg & (p < nl)
+    return {
+        "n_patches": int(n),
+        "foreground_patches": int(fg.sum()),
+        "accuracy_exact": float((p == y).mean()),
+        "foreground_accuracy_exact": float((p[fg] == y[fg]).mean()),
+        "foreground_within_2um": float((np.abs(zhat[fg] - z[fg]) <= 2.0001).mean()),
+        "foreground_called_bg": float((fg & ~fg_pred).sum() / max(fg.sum(), 1)),
+        "foreground_mae_um": float(np.abs(zhat[fg] - z[fg]).mean()),
+        "bg_accuracy": float((p[~fg] == nl).mean()) if (~fg).any() else None,
+        "confusion": conf.tolist(),
+    }
+
+
+def train_delpnet(
+    data_dir: str | Path | None = None,
+    out: str | Path = "models/delpnet",
+    *,
+    minutes: float = 14.0,
+    seed: int = 0,
+    levels_um: list[float] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    background_class: bool = True,
+    width: int = 16,
+    batch: int = 64,
+    lr: float = 2e-3,
+    bf16: bool = True,
+) -> dict[str, Any]:
+    """Train DelpNet for ``minutes`` of wall time, save weights + card, return metrics.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        Folder of in-focus images; ``a07`` is held out for validation.
+    out : path
+        Output stem: writes ``out.safetensors`` and ``out.json``.
+    minutes : float
+        Wall-time budget of the optimisation loop.
+    seed : int
+        Seed of the initialisation and of the data stream.
+    levels_um : list of float, optional
+        Class levels; default 0, 2, ..., 40 µm.
+    device : {"auto", "cpu", "cuda"}
+        Where to train; on CPU one thread is used.
+    background_class : bool
+        Add the "bg" class (paper section 3.2).
+    bf16 : bool
+        bfloat16 autocast (CPU and CUDA).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..nets import DelpNet, DelpNetConfig
+    from ..optics import BBBC006_OPTICS
+    from ..weights import save_weights
+
+    dev = _device(device)
+    if dev == "cpu":
+        torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    train_p, val_p = split_by_image(in_focus_paths(data_dir), (DEFAULT_VAL_IMAGE,))
+    levels = [float(z) for z in (levels_um or range(0, 41, 2))]
+    cfg = DelpNetConfig(levels_um=tuple(levels), background_class=background_class, width=width)
+    gen = SyntheticDefocus(load_in_focus(train_p), levels, seed=seed)
+    model = DelpNet(config=cfg).to(dev).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    nl, t0, step, budget = len(levels), time.perf_counter(), 0, minutes * 60.0
+    losses: list[float] = []
+    while (elapsed := time.perf_counter() - t0) < budget:
+        for g in opt.param_groups:  # cosine decay over the wall-time budget
+            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * elapsed / budget)))
+        x, y, _ = gen.batch(batch)
+        gen.refresh(1)
+        if not background_class:  # paper's ablation: bg patches are dropped
+            x, y = x[y < nl], y[y < nl]
+        xt = torch.from_numpy(x)[:, None].to(dev).contiguous(memory_format=torch.channels_last)
+        model.train()
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(xt).float(), torch.from_numpy(y).to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if progress and step % 100 == 0:
+            print(
+                f"step {step} {elapsed / 60:.1f} min loss {np.mean(losses[-100:]):.3f}",
+                flush=True,
+            )
+    train_s = time.perf_counter() - t0
+    model = model.to(memory_format=torch.contiguous_format)
+    val_gen = SyntheticDefocus(load_in_focus(val_p), levels, seed=seed + 1000)
+    metrics = patch_metrics(model, val_gen, 3000, device=dev)
+    metrics.update(
+        steps=step,
+        train_seconds=round(train_s, 1),
+        final_loss=float(np.mean(losses[-100:])),
+    )
+    card = {
+        "architecture": "DelpNet",
+        "config": cfg.model_dump(mode="json"),
+        "paper": "DelpNet/AWDVD, sections 2.1-2.2 (7 conv + BN(0.6) + dropout + GMP)",
+        "optics": BBBC006_OPTICS.model_dump(mode="json"),
+        "levels_um": levels,
+        "classes": [
+            *[f"{z:g} um" for z in levels],
+            *(["bg"] if background_class else []),
+        ],
+        "bg_rule_16bit": {"max_below": BG_MAX, "range_below": BG_RANGE},
+        "training_data": {
+            "train": [p.name for p in train_p],
+            "val": [p.name for p in val_p],
+            "forward_model": "Born-Wolf, NA 0.485-0.515, p=0.8 extra "
+            "Gaussian sigma U(0,0.8)+z*U(0,0.25) px; photons 200-5000 "
+            "log-uniform, read noise 1-5, offset 90-130",
+        },
+        "seed": seed,
+        "batch": batch,
+        "lr": lr,
+        "bf16_autocast": bf16,
+        "training_time_s": round(train_s, 1),
+        "device": dev,
+        "torch": torch.__version__,
+        "validation": metrics,
+    }
+    if progress:
+        print({k: v for k, v in metrics.items() if k != "confusion"}, flush=True)
+    save_weights(model, out, card)
+    return metrics
+
+
+REAL_Z00_DIR = Path("/work/shared/data/bbbc006/defocused_z00")
+"""Twelve real BBBC006 frames about 32 µm from focus (plane z00)."""
+
+
+def _summary(values: list[float | None]) -> dict[str, Any]:
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    ok = v[np.isfinite(v)]
+    stats = (
+        {"min": float(ok.min()), "median": float(np.median(ok)), "max": float(ok.max())}
+        if ok.size
+        else {}
+    )
+    return {
+        "values": [None if not np.isfinite(x) else round(float(x), 2) for x in v],
+        "n_none": int((~np.isfinite(v)).sum()),
+        **stats,
+    }
+
+
+def evaluate_delpnet(
+    weights: str | Path = "delpnet",
+    *,
+    seed: int = 0,
+    n_patches: int = 3000,
+    data_dir: str | Path | None = None,
+    real_dir: str | Path | None = REAL_Z00_DIR,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Evaluate DelpNet weights on held-out synthetic patches and on real frames.
+
+    Returns
+    -------
+    dict
+        ``synthetic_randomised`` and ``synthetic_born_wolf``: :func:`patch_metrics` on
+        the held-out image (a07) under the training forward-model family and under
+        plain Born–Wolf; ``real_z00``: frame estimates (µm) of the real defocused
+        images; ``real_in_focus``: estimates of the six in-focus images (a07 is held
+        out, the others were used for training).
+    """
+    from ..estimation import DelpNetEstimator
+    from ..io import read_image
+
+    est = DelpNetEstimator(weights, device=_device(device))
+    paths = in_focus_paths(data_dir)
+    _, val = split_by_image(paths, (DEFAULT_VAL_IMAGE,))
+    sharp = load_in_focus(val)
+    out: dict[str, Any] = {"weights": str(weights), "seed": seed}
+    for key, rand in (("synthetic_randomised", True), ("synthetic_born_wolf", False)):
+        gen = SyntheticDefocus(sharp, est.config.levels_um, seed=seed, randomise=rand)
+        out[key] = patch_metrics(est.model, gen, n_patches, device=est.device)
+    real = sorted(Path(real_dir).glob("*.tif")) if real_dir else []
+    out["real_z00"] = _summary([est.estimate(read_image(p)).defocus_um for p in real])
+    out["real_in_focus"] = _summary([est.estimate(read_image(p)).defocus_um for p in paths])
+    out["real_in_focus"]["files"] = [p.name for p in paths]
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Train DelpNet on synthetic defocus.")
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("models/delpnet"))
+    ap.add_argument("--minutes", type=float, default=14.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    a = ap.parse_args()
+    train_delpnet(a.data, a.out, minutes=a.minutes, seed=a.seed, device=a.device)
