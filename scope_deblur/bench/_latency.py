@@ -1,0 +1,190 @@
+"""Per-frame latency of every stage, FLOP/s against a measured matmul peak.
+
+All figures come from one run on one device, so they compare: the frame is a
+defocused crop of the shipped sample, each stage is timed after a warm-up, and the
+peer baseline (scikit-image's Richardson–Lucy) runs at the same iteration count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["bench_latency", "matmul_peak_tflops", "time_ms"]
+
+
+def time_ms(fn: Callable[[], Any], repeats: int, *, sync: Callable[[], None] | None = None) -> dict:
+    """Return median and p95 wall time of ``fn`` in ms, after one warm-up call."""
+    fn()
+    if sync:
+        sync()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(1e3 * (time.perf_counter() - t0))
+    return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95))}
+
+
+def matmul_peak_tflops(device: str, dtype: Any, n: int = 2048, repeats: int = 5) -> float:
+    """Measure the dense matmul throughput (TFLOP/s) of ``dtype`` on ``device``."""
+    import torch
+
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    t = time_ms(lambda: a @ b, repeats, sync=sync)["median"]
+    return 2 * n**3 / (t * 1e-3) / 1e12
+
+
+def _frame(size: int, defocus_um: float = 16.0) -> np.ndarray:
+    import torch
+
+    from ..demo._world import sample_field
+    from ..optics import defocus
+
+    field = sample_field()
+    reps = (-(-size // field.shape[0]), -(-size // field.shape[1]))
+    sharp = np.tile(field, reps)[:size, :size] + 100.0
+    gen = torch.Generator().manual_seed(0)
+    return defocus(torch.from_numpy(sharp), defocus_um, generator=gen).numpy()
+
+
+def _model_flops(restorer: Any, frame: np.ndarray) -> float:
+    """FLOPs of the restoration network on one frame (conv + matmul, 2 per MAC)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = restorer.net.multiple
+    h, w = (-(-s // m) * m for s in frame.shape)
+    x = torch.zeros(1, 1, min(h, restorer.tile), min(w, restorer.tile), device=restorer.device)
+    tiles = -(-h // restorer.tile) * -(-w // restorer.tile)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        restorer.net(x)
+    return float(counter.get_total_flops()) * tiles
+
+
+def bench_latency(
+    sizes: Sequence[int] = (512, 1024, 2048),
+    *,
+    device: str = "auto",
+    repeats: int = 5,
+    rl_iterations: int = 30,
+    skimage_max_size: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Measure every stage per frame size; see ``scope-deblur bench``."""
+    import torch
+
+    from ..estimation import DelpNetEstimator
+    from ..methods import resolve_device
+    from ..restoration import AWDVDRestorer, FusionRestorer, RLRestorer
+
+    dev = resolve_device(device)
+    sync = torch.cuda.synchronize if dev == "cuda" else None
+    estimator = DelpNetEstimator(device=dev)
+    fusion = FusionRestorer(device=dev)
+    awdvd = AWDVDRestorer(device=dev)
+    rl = RLRestorer(device=dev, iterations=rl_iterations)
+    stages = (estimator, fusion, awdvd, rl)
+    peak = matmul_peak_tflops(dev, fusion.dtype)
+    results = []
+    steps = len(sizes) * 6  # stages timed per size
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, steps)
+
+    for size in sizes:
+        results.append(
+            _bench_size(size, stages, sync, repeats, rl_iterations, skimage_max_size, tick)
+        )
+        results[-1]["peak_tflops"] = peak
+        results[-1]["roofline_fraction"] = results[-1]["achieved_tflops"] / peak
+    return {
+        "device": torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({_cpu_name()})",
+        "torch": torch.__version__,
+        "dtype": str(fusion.dtype).replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+        "rl_iterations": rl_iterations,
+        "date": time.strftime("%Y-%m-%d"),
+        "results": results,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def _bench_size(
+    size: int,
+    stages: tuple[Any, Any, Any, Any],
+    sync: Callable[[], None] | None,
+    repeats: int,
+    rl_iterations: int,
+    skimage_max_size: int,
+    tick: Callable[[], None],
+) -> dict[str, Any]:
+    """Time every stage on one defocused ``size``×``size`` frame."""
+    import resource
+
+    import torch
+    from skimage.restoration import richardson_lucy as sk_rl
+
+    from ..optics import born_wolf_psf
+
+    estimator, fusion, awdvd, rl = stages
+    dev = fusion.device.type
+    frame = _frame(size)
+    est = estimator.estimate(frame)
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    row: dict[str, Any] = {"size": size, "defocus_estimate_um": est.defocus_um}
+    t = time_ms(lambda: estimator.estimate(frame), repeats, sync=sync)
+    row.update(estimate_ms=t["median"], estimate_p95_ms=t["p95"])
+    tick()
+    t = time_ms(lambda: fusion.restore_full(frame), repeats, sync=sync)
+    row.update(restore_ms=t["median"], restore_p95_ms=t["p95"])
+    tick()
+    batch, ests = [frame] * 4, [est] * 4
+    t = time_ms(lambda: fusion.restore_batch(batch, ests), max(1, repeats // 2), sync=sync)
+    row["throughput_fps"] = 4 / (t["median"] * 1e-3)
+    tick()
+    flops = _model_flops(fusion, frame)
+    row["gflops_per_frame"] = flops / 1e9
+    row["achieved_tflops"] = flops / (row["restore_ms"] * 1e-3) / 1e12
+    t = time_ms(lambda: awdvd.restore(frame, est), max(1, repeats // 2), sync=sync)
+    row.update(awdvd_ms=t["median"], awdvd_p95_ms=t["p95"])
+    tick()
+    t = time_ms(lambda: rl.restore(frame, est), repeats, sync=sync)
+    row.update(rl_torch_ms=t["median"], rl_torch_p95_ms=t["p95"])
+    tick()
+    row["rl_skimage_ms"] = None  # minutes per frame at large sizes: skipped there
+    if size <= skimage_max_size:
+        psf = born_wolf_psf(est.defocus_um or 16.0)
+        scaled = frame / frame.max()
+        t = time_ms(lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False), 1)
+        row["rl_skimage_ms"] = t["median"]
+    tick()
+    row["peak_memory_mb"] = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if dev == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return row

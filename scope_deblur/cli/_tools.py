@@ -1,0 +1,104 @@
+"""``scope-deblur train``, ``evaluate`` and ``bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._progress import bar, err, print_json
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 16:
+        raise ValueError(f"--sizes must list frame sides of at least 16 px, got {text!r}")
+    return sizes
+
+
+def train(
+    model: str = typer.Argument(..., help="delpnet or fusion."),
+    data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
+    out: Path = typer.Option(..., help="Output path stem, e.g. models/delpnet."),
+    minutes: float = typer.Option(None, help="Training wall-clock budget (default: as shipped)."),
+    seed: int = typer.Option(0, min=0, help="Seed of the data and the initial weights."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    json_: bool = typer.Option(False, "--json", help="Print the training metrics as JSON."),
+) -> None:
+    """Train a network on synthetic defocus of in-focus images (reproduces models/)."""
+    if not data.is_dir():
+        raise NotADirectoryError(f"--data must be a folder of in-focus images: {data}")
+    kwargs = {"seed": seed, "device": device, "progress": not json_}
+    if minutes is not None:
+        kwargs["minutes"] = minutes
+    if model == "delpnet":
+        from ..training._delpnet import train_delpnet as fn
+    elif model == "fusion":
+        from ..training._fusion import train_fusion as fn
+    else:
+        raise ValueError(f"unknown model {model!r}; choose delpnet or fusion")
+    metrics = fn(data, out, **kwargs)
+    if json_:
+        print_json(metrics)
+    else:
+        err.print(f"wrote {Path(out).with_suffix('.safetensors')} and its card")
+
+
+def evaluate(
+    model: str = typer.Argument("all", help="delpnet, fusion or all."),
+    figure: Path = typer.Option(Path("evaluation"), help="Folder for the figures."),
+    seed: int = typer.Option(0, min=0, help="Seed of the synthetic test set."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Evaluate the shipped models on held-out synthetic data and real BBBC006 images."""
+    if model not in ("delpnet", "fusion", "all"):
+        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion or all")
+    results = {}
+    if model in ("delpnet", "all"):
+        from ..training._delpnet import evaluate_delpnet
+
+        results["delpnet"] = evaluate_delpnet(seed=seed, device=device)
+    if model in ("fusion", "all"):
+        from ..evaluation import evaluate_restoration
+
+        figure.mkdir(parents=True, exist_ok=True)
+        results["fusion"] = evaluate_restoration(seed=seed, figure_dir=figure, device=device)
+    if json_:
+        print_json(results)
+    else:
+        err.print_json(data=results)
+
+
+def bench(
+    sizes: str = typer.Option("512,1024,2048", help="Frame sides to time."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    repeats: int = typer.Option(5, min=1, help="Timed repetitions per stage."),
+    live: bool = typer.Option(False, "--live", help="Live throughput on the demo instead."),
+    fps: str = typer.Option("10,20,50", help="With --live: frame rates to stream."),
+    frames: int = typer.Option(100, min=2, help="With --live: frames per stream."),
+    json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Time estimation and restoration per frame size, or live throughput (--live)."""
+    from ..bench import bench_latency, bench_live
+
+    with bar("benchmarking") as (update,):
+        if live:
+            rates = [float(f) for f in fps.split(",") if f.strip()]
+            result = bench_live(rates, frames=frames, device=device, progress=update)
+        else:
+            result = bench_latency(_sizes(sizes), device=device, repeats=repeats, progress=update)
+    if json_:
+        print_json(result)
+    else:
+        err.print_json(data=result)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(bench)
