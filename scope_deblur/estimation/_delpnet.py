@@ -10,6 +10,7 @@ probability-weighted levels.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -192,7 +193,9 @@ def bench_estimate(
 ) -> dict[str, Any]:
     """Time ``DelpNetEstimator.estimate`` on a synthetic cell-like frame.
 
-    Returns median and mean milliseconds per frame, the patch count and settings.
+    Returns median and mean wall milliseconds per frame, the median CPU time per
+    frame (all threads; less sensitive to other processes on a shared machine), the
+    1-minute load average during the run, the patch count and settings.
     """
     import torch
     from scipy.ndimage import gaussian_filter
@@ -204,11 +207,12 @@ def bench_estimate(
     est = DelpNetEstimator(weights, **kwargs)
     for _ in range(3):
         est.estimate(frame)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         est.estimate(frame)
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
     return {
         "shape": list(shape),
         "threads": threads,
@@ -218,4 +222,6 @@ def bench_estimate(
         "patches": len(patch_grid(shape, est.config.patch, est.stride)),
         "ms_median": float(np.median(times)),
         "ms_mean": float(np.mean(times)),
+        "cpu_ms_median": float(np.median(cpu)),
+        "load_average_1min": os.getloadavg()[0],
     }
