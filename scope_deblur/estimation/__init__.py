@@ -1,5 +1,5 @@
 """Defocus estimators (DelpNet imports torch only when an estimator is built)."""
 
-from ._delpnet import DelpNetEstimator, background_rule, bench_estimate, patch_grid
+from ._delpnet import DelpNetEstimator, background_rule, bench_estimate
 
-__all__ = ["DelpNetEstimator", "background_rule", "bench_estimate", "patch_grid"]
+__all__ = ["DelpNetEstimator", "background_rule", "bench_estimate"]

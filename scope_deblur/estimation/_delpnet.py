@@ -19,46 +19,27 @@ from typing import Any
 import numpy as np
 
 from ..io import check_frame
+from ..patches import BG_MAX_COUNTS, BG_RANGE_COUNTS, full_scale_of, patch_grid
 from ..protocols import DefocusEstimate
 
-__all__ = ["DelpNetEstimator", "background_rule", "bench_estimate", "patch_grid"]
-
-BG_MAX_16BIT, BG_RANGE_16BIT = 230.0, 30.0
+__all__ = ["DelpNetEstimator", "background_rule", "bench_estimate"]
 
 
-def counts_scale(frame: np.ndarray) -> float:
-    """Factor that maps a frame's values to 16-bit camera counts for the bg rule.
+def background_rule(patches: np.ndarray, full_scale: float = 65535.0) -> np.ndarray:
+    """Vectorised :func:`scope_deblur.patches.is_background` on ``(N, P, P)`` patches.
 
-    uint8 frames are treated as the high byte of 16-bit data (×257); float frames
-    with values in [0, 1] as 16-bit data scaled to 1 (×65535); anything else is
-    taken to be counts already.
+    Parameters
+    ----------
+    patches : numpy.ndarray
+        Patches in the frame's own units.
+    full_scale : float
+        Full scale of those units (:func:`scope_deblur.patches.full_scale_of`); the
+        16-bit thresholds are scaled by ``full_scale / 65535``.
     """
-    arr = np.asarray(frame)
-    if arr.dtype == np.uint8:
-        return 257.0
-    if np.issubdtype(arr.dtype, np.floating) and arr.size and float(arr.max()) <= 1.0:
-        return 65535.0
-    return 1.0
-
-
-def background_rule(patches: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Paper's "bg" rule on ``(N, P, P)`` patches (``scale``: to 16-bit counts)."""
-    mx = patches.max(axis=(-2, -1)) * scale
-    rng = (patches.max(axis=(-2, -1)) - patches.min(axis=(-2, -1))) * scale
-    return (mx < BG_MAX_16BIT) & (rng < BG_RANGE_16BIT)
-
-
-def _starts(n: int, patch: int, stride: int) -> list[int]:
-    if n <= patch:
-        return [0]
-    s = list(range(0, n - patch + 1, stride))
-    return s if s[-1] == n - patch else [*s, n - patch]
-
-
-def patch_grid(shape: tuple[int, int], patch: int, stride: int) -> list[tuple[int, int]]:
-    """Top-left corners of the patch grid covering a (padded) frame of ``shape``."""
-    h, w = max(shape[0], patch), max(shape[1], patch)
-    return [(r, c) for r in _starts(h, patch, stride) for c in _starts(w, patch, stride)]
+    k = full_scale / 65535.0
+    hi = patches.max(axis=(-2, -1))
+    lo = patches.min(axis=(-2, -1))
+    return (hi < BG_MAX_COUNTS * k) & (hi - lo < BG_RANGE_COUNTS * k)
 
 
 class DelpNetEstimator:
@@ -117,7 +98,7 @@ class DelpNetEstimator:
         h, w = frame.shape
         if h < p or w < p:
             frame = np.pad(frame, ((0, max(0, p - h)), (0, max(0, p - w))), mode="edge")
-        grid = patch_grid((h, w), p, self.stride)
+        grid = patch_grid((max(h, p), max(w, p)), p, self.stride)
         out = np.stack([frame[r : r + p, c : c + p] for r, c in grid])
         return out, grid
 
@@ -150,7 +131,7 @@ class DelpNetEstimator:
         out, k = [], 0
         for raw, frame, (patches, grid) in zip(frames, checked, cut, strict=True):
             n = len(grid)
-            bg = background_rule(patches, counts_scale(raw)) | (p_bg[k : k + n] > 0.5)
+            bg = background_rule(patches, full_scale_of(raw)) | (p_bg[k : k + n] > 0.5)
             out.append(self._summarise(frame.shape, grid, z[k : k + n], conf[k : k + n], bg))
             k += n
         return out

@@ -24,8 +24,8 @@ from ._data import DEFAULT_VAL_IMAGE, in_focus_paths, load_in_focus, split_by_im
 
 __all__ = ["SyntheticDefocus", "evaluate_delpnet", "patch_metrics", "train_delpnet"]
 
-BG_MAX, BG_RANGE = 230.0, 30.0
-"""Paper's "bg" rule in 16-bit counts: patch max < 230 and max − min < 30."""
+from ..patches import BG_MAX_COUNTS as BG_MAX
+from ..patches import BG_RANGE_COUNTS as BG_RANGE
 
 
 def normalise(patches: np.ndarray) -> np.ndarray:
