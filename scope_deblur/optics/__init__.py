@@ -1,13 +1,20 @@
 """Optics: the Born–Wolf PSF and synthetic defocus."""
 
 from ._defocus import blur, defocus
+from ._family import FAMILY_RANGES, FamilyRanges, PsfParams, camera, pupil_psf, sample_psf
 from ._psf import BBBC006_OPTICS, Optics, born_wolf_intensity, born_wolf_psf
 
 __all__ = [
     "BBBC006_OPTICS",
+    "FAMILY_RANGES",
+    "FamilyRanges",
     "Optics",
+    "PsfParams",
     "blur",
     "born_wolf_intensity",
     "born_wolf_psf",
+    "camera",
     "defocus",
+    "pupil_psf",
+    "sample_psf",
 ]

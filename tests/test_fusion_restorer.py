@@ -1,0 +1,121 @@
+"""Tests of FusionRestorer: any size and dtype, tiling, flux, do-no-harm, shipped model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from scope_deblur.protocols import DefocusEstimate, Restorer  # noqa: E402
+from scope_deblur.restoration._fusion import FusionRestorer  # noqa: E402
+
+FAR = DefocusEstimate(defocus_um=20.0, confidence=0.9)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny seeded random fusion U-Net saved as weights + card."""
+    from scope_deblur.nets.fusion_unet import FusionUNet, FusionUNetConfig
+    from scope_deblur.weights import save_weights
+
+    torch.manual_seed(0)
+    cfg = FusionUNetConfig(n_scales=2, fusion="concat", base_width=4, depth=1)
+    path = tmp_path_factory.mktemp("w") / "tiny"
+    save_weights(FusionUNet(config=cfg), path, {"config": cfg.model_dump()})
+    return str(path.with_suffix(".safetensors"))
+
+
+def _cells(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Blobs on an offset, in uint16-like counts."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    img = np.full((h, w), 100.0)
+    for _ in range(max(3, h * w // 2000)):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, 10)
+        img += 800 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
+    return img
+
+
+def test_is_a_restorer(tiny: str) -> None:
+    assert isinstance(FusionRestorer(tiny, device="cpu"), Restorer)
+    assert FusionRestorer(tiny, device="cpu").name == "fusion"
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 53), (1, 9), (130, 71)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_any_size_and_dtype_gives_float32_same_shape(tiny: str, shape, dtype) -> None:
+    frame = (_cells(*shape) % 250).astype(dtype)
+    out = FusionRestorer(tiny, device="cpu", dtype="float32").restore(frame, FAR)
+    assert out.shape == shape and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_flux_is_preserved(tiny: str) -> None:
+    frame = _cells(96, 80).astype(np.float32)
+    out = FusionRestorer(tiny, device="cpu", dtype="float32").restore(frame, FAR)
+    assert out.sum(dtype=np.float64) == pytest.approx(frame.sum(dtype=np.float64), rel=1e-4)
+
+
+def test_tiled_matches_whole_frame(tiny: str) -> None:
+    frame = _cells(150, 170).astype(np.float32)
+    whole = FusionRestorer(tiny, device="cpu", dtype="float32", tile=512)
+    tiled = FusionRestorer(tiny, device="cpu", dtype="float32", tile=64, overlap=24)
+    a, b = whole.restore(frame, FAR), tiled.restore(frame, FAR)
+    span = np.percentile(frame, 99.9) - np.percentile(frame, 0.1)
+    assert np.abs(a - b).mean() < 1e-3 * span
+    assert np.abs(a - b).max() < 2e-2 * span
+
+
+def test_in_focus_or_unsure_frames_come_back_unchanged(tiny: str) -> None:
+    frame = _cells(64, 64)
+    r = FusionRestorer(tiny, device="cpu")
+    for est in (DefocusEstimate(1.0, 0.9), DefocusEstimate(None, 0.0), DefocusEstimate(20.0, 0.05)):
+        np.testing.assert_array_equal(r.restore(frame, est), frame.astype(np.float32))
+    assert 0 < r.strength(DefocusEstimate(4.5, 0.9)) < 1 == r.strength(FAR)
+
+
+def test_batch_equals_one_by_one(tiny: str) -> None:
+    r = FusionRestorer(tiny, device="cpu", dtype="float32")
+    frames = [_cells(48, 40, s) for s in range(3)]
+    ests = [FAR, DefocusEstimate(0.0, 1.0), FAR]
+    batch = r.restore_batch(frames, ests)
+    for f, e, b in zip(frames, ests, batch, strict=True):
+        np.testing.assert_allclose(b, r.restore(f, e), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [np.full((8, 8), np.nan), np.zeros((0, 5)), np.zeros((2, 3, 4))])
+def test_bad_frames_raise_value_error(tiny: str, bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="frame"):
+        FusionRestorer(tiny, device="cpu").restore(bad, FAR)
+
+
+def test_reload_is_exact(tiny: str) -> None:
+    frame = _cells(64, 64)
+    a = FusionRestorer(tiny, device="cpu", dtype="float32").restore(frame, FAR)
+    b = FusionRestorer(tiny, device="cpu", dtype="float32").restore(frame, FAR)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bad_options_raise(tiny: str) -> None:
+    with pytest.raises(ValueError, match="mul"):
+        FusionRestorer(tiny, device="cpu", dtype="mul")
+    with pytest.raises(ValueError, match="tpu"):
+        FusionRestorer(tiny, device="tpu")
+
+
+def test_shipped_model_beats_the_input_on_held_out_synthetic_defocus() -> None:
+    from scope_deblur.metrics import psnr
+    from scope_deblur.optics import defocus
+    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
+
+    try:
+        r = FusionRestorer("fusion", device="cpu")
+    except FileNotFoundError:
+        pytest.skip("shipped fusion weights not present")
+    _, val = split_by_image(in_focus_paths())
+    sharp = load_in_focus(val)[0][100:292, 200:392]
+    gen = torch.Generator().manual_seed(0)
+    for z in (10.0, 30.0):
+        blurred = defocus(torch.from_numpy(sharp), z, generator=gen).numpy()
+        out = r.restore(blurred, DefocusEstimate(z, 1.0))
+        assert psnr(sharp, out) > psnr(sharp, blurred) + 1.0
