@@ -4,12 +4,15 @@ Importing this package does not import torch; the functions import it when calle
 """
 
 from ._awdvd import AWDVDRestorer, awdvd
+from ._fusion import FusionRestorer, bench_restore
 from ._rl import RLRestorer, estimate_background, richardson_lucy
 
 __all__ = [
     "AWDVDRestorer",
+    "FusionRestorer",
     "RLRestorer",
     "awdvd",
+    "bench_restore",
     "estimate_background",
     "richardson_lucy",
 ]
