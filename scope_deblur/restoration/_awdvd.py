@@ -34,7 +34,7 @@ def _patch_levels(
     corners: list[tuple[int, int]],
     size: tuple[int, int],
     *,
-    full_scale: float,
+    full_scale: float | None,
     min_defocus_um: float,
     level_step_um: float,
 ) -> list[float | None]:
@@ -49,7 +49,8 @@ def _patch_levels(
             z = float(np.median(np.abs(finite))) if finite.size else None
         else:
             z = None if defocus is None else abs(float(defocus))
-        if z is None or z < min_defocus_um or is_background(image[window], full_scale=full_scale):
+        background = full_scale is not None and is_background(image[window], full_scale=full_scale)
+        if z is None or z < min_defocus_um or background:
             levels.append(None)
         else:
             levels.append(round(z / level_step_um) * level_step_um)
@@ -67,6 +68,7 @@ def awdvd(
     tv_weight: float = 0.002,
     min_defocus_um: float = 1.0,
     level_step_um: float = 0.5,
+    skip_background: bool = True,
     device: str = "auto",
 ) -> np.ndarray:
     """Restore a frame by depth-variant, patch-wise Richardson–Lucy.
@@ -88,6 +90,8 @@ def awdvd(
         Patches closer to focus than this pass through unchanged.
     level_step_um : float
         Defocus values are rounded to this step, so patches share PSFs.
+    skip_background : bool
+        Pass "bg" patches (see :func:`scope_deblur.patches.is_background`) through.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -112,7 +116,7 @@ def awdvd(
         defocus,
         corners,
         size,
-        full_scale=full_scale,
+        full_scale=full_scale if skip_background else None,
         min_defocus_um=min_defocus_um,
         level_step_um=level_step_um,
     )
@@ -134,14 +138,20 @@ def awdvd(
     dev = resolve_device(device)
     for z in sorted(groups):
         psf = born_wolf_psf(z, optics)
-        margin = psf.shape[0] // 2
+        margin = 2 * (psf.shape[0] // 2)
         ys = [y for y, _ in groups[z]]
         xs = [x for _, x in groups[z]]
         y0, x0 = max(min(ys) - margin, 0), max(min(xs) - margin, 0)
         y1, x1 = min(max(ys) + size[0] + margin, h), min(max(xs) + size[1] + margin, w)
         crop = torch.from_numpy(np.ascontiguousarray(signal[y0:y1, x0:x1])).to(dev)
         with torch.inference_mode():
-            out = richardson_lucy(crop, psf, iterations=iterations, tv_weight=tv_weight)
+            out = richardson_lucy(
+                crop,
+                psf,
+                iterations=iterations,
+                tv_weight=tv_weight,
+                preserve_flux=False,  # rescaled once for the frame, below
+            )
         restored = out.cpu().numpy().astype(np.float64) + background
         for y, x in groups[z]:
             py, px = y - y0, x - x0
@@ -149,7 +159,10 @@ def awdvd(
                 weight * restored[py : py + size[0], px : px + size[1]]
             )
             wsum[y : y + size[0], x : x + size[1]] += weight
-    return (acc / wsum).astype(np.float32)
+    out = acc / wsum - background
+    if groups:  # keep the frame's flux above the offset, as RL does per image
+        out *= signal.clip(min=0).sum(dtype=np.float64) / max(out.sum(), 1e-12)
+    return (out + background).astype(np.float32)
 
 
 class AWDVDRestorer:

@@ -4,9 +4,11 @@
 
 with the optional total-variation regulariser of Dey et al. (Microsc. Res. Tech.
 69, 2006), which divides the update by ``1 − λ·div(∇o/|∇o|)`` and keeps plain RL
-from amplifying noise as the iterations go on. Convolutions are FFTs over a
-reflect-padded domain (padded to a fast FFT length); the PSF's transfer function is
-computed once. Works on ``(H, W)`` or ``(B, H, W)`` tensors on any device.
+from amplifying noise as the iterations go on. Borders follow Bertero & Boccacci
+(A&A 437, 2005): the object extends one PSF radius past the image (started from a
+reflection of it), the FFTs are zero-padded so nothing wraps around, and the
+back-projection is normalised by H^T·1. The PSF's transfer function is computed
+once. Works on ``(H, W)`` or ``(B, H, W)`` tensors on any device.
 """
 
 from __future__ import annotations
@@ -126,28 +128,37 @@ def richardson_lucy(
     if iterations == 0:
         return (y[0] if squeeze else y).clone()
 
-    # Reflect-pad by the kernel radius, then up to a fast FFT size.
+    # Unknown-boundary RL (Bertero & Boccacci 2005): the object lives on the image
+    # grown by the PSF radius r, data only on the image; FFTs are zero-padded so
+    # nothing wraps around, and the back-projection is normalised by H^T·1.
     h, w = y.shape[-2:]
     r = k // 2
-    ph, pw = _fast_len(h + 2 * r), _fast_len(w + 2 * r)
-    pads = (r, pw - w - r, r, ph - h - r)  # left, right, top, bottom
-    mode = "reflect" if max(pads) < min(h, w) else "replicate"
-    yp = F.pad(y[:, None], pads, mode=mode)[:, 0]
-    # Transfer function of the kernel centred at the origin (circular convolution).
-    centred = torch.zeros(kernel.shape[0], ph, pw, device=y.device)
+    fh, fw = _fast_len(h + 3 * r), _fast_len(w + 3 * r)
+    mode = "reflect" if r < min(h, w) else "replicate"
+    est = torch.zeros(y.shape[0], fh, fw, device=y.device)
+    est[:, : h + 2 * r, : w + 2 * r] = F.pad(y[:, None], (r, r, r, r), mode=mode)[:, 0]
+    data = torch.zeros_like(est)
+    data[:, r : r + h, r : r + w] = y
+    mask = torch.zeros(1, fh, fw, device=y.device)
+    mask[:, r : r + h, r : r + w] = 1.0
+    # Transfer function of the kernel centred at the origin.
+    centred = torch.zeros(kernel.shape[0], fh, fw, device=y.device)
     centred[:, :k, :k] = kernel
     otf = torch.fft.rfft2(torch.roll(centred, shifts=(-r, -r), dims=(-2, -1)))
     otf_conj = otf.conj()
 
     def conv(x: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
-        return torch.fft.irfft2(torch.fft.rfft2(x) * tf, s=(ph, pw))
+        return torch.fft.irfft2(torch.fft.rfft2(x) * tf, s=(fh, fw))
 
-    mean = yp.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    norm = conv(mask, otf_conj)
+    seen = norm > 1e-3  # object pixels that some data pixel sees
+    inv_norm = torch.where(seen, 1.0 / norm.clamp_min(1e-3), torch.zeros_like(norm))
+    keep = (~seen).to(torch.float32)  # unseen pixels keep their value
+    mean = y.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
     tiny, tv_eps = 1e-6 * mean, 1e-2 * mean
-    est = yp.clone()
     for _ in range(iterations):
-        ratio = yp / conv(est, otf).clamp_min(tiny)
-        update = conv(ratio, otf_conj).clamp_min(0)
+        ratio = data / conv(est, otf).clamp_min(tiny) * mask
+        update = conv(ratio, otf_conj).clamp_min(0) * inv_norm + keep
         if tv_weight > 0:
             div = _tv_divergence(est, tv_eps)
             update = update / (1.0 - tv_weight * div).clamp_min(0.2)
