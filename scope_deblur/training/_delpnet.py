@@ -1,8 +1,9 @@
 """Training and evaluation of DelpNet on synthetic defocus (paper sections 2.1-2.2).
 
-Data are generated on the fly and seeded: a pool of whole blurred frames (one random
-training image, level, forward model and noise each) is refreshed a few frames per
-step, and every batch is cut as random 84-px crops from the pool; blurring whole
+Data are generated on the fly and seeded: a pool of whole blurred frames, ``per_level``
+for every level (random training image, forward model and noise each), is refreshed a
+few frames per step, and every batch is cut as random 84-px crops from the pool, the
+level drawn uniformly (balanced classes); blurring whole
 frames is far cheaper than blurring patches. The forward model is randomised
 (DESIGN.md, Sim-to-real): Born–Wolf at a slightly jittered NA, then, with some
 probability, an extra Gaussian whose σ grows with |z|, because real blur at 30-40 µm
@@ -46,8 +47,8 @@ class SyntheticDefocus:
         Defocus of each class.
     seed : int
         Seed of all randomness.
-    pool : int
-        Number of blurred whole frames kept to cut crops from.
+    per_level : int
+        Number of blurred whole frames kept per level to cut crops from.
     randomise : bool
         Use the randomised forward-model family; ``False``: plain Born–Wolf.
     """
@@ -58,7 +59,7 @@ class SyntheticDefocus:
         levels_um: Sequence[float],
         *,
         seed: int = 0,
-        pool: int = 32,
+        per_level: int = 2,
         patch: int = 84,
         randomise: bool = True,
     ) -> None:
@@ -68,9 +69,7 @@ class SyntheticDefocus:
         # Background-free signal: subtract the frame's dark level (camera offset).
         self.sharp = [np.clip(s - np.percentile(s, 0.1), 0, None) for s in sharp]
         self.q = [float(np.percentile(s, 99.9)) for s in self.sharp]
-        self.frames: list[tuple[np.ndarray, np.ndarray, int]] = []
-        for _ in range(pool):
-            self.frames.append(self._frame())
+        self.frames = [[self._frame(c) for _ in range(per_level)] for c in range(len(self.levels))]
 
     def _psf(self, z: float) -> np.ndarray:
         from scipy.ndimage import gaussian_filter
@@ -87,14 +86,13 @@ class SyntheticDefocus:
             psf = gaussian_filter(np.pad(psf, pad), sigma, mode="constant")
         return psf / psf.sum()
 
-    def _frame(self) -> tuple[np.ndarray, np.ndarray, int]:
+    def _frame(self, c: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Blur one random sharp frame; return (noisy counts, clean counts, class)."""
         import torch
 
         from ..optics import blur
 
         i = int(self.rng.integers(len(self.sharp)))
-        c = int(self.rng.integers(len(self.levels)))
         z = float(self.levels[c])
         clean = (
             self.sharp[i]
@@ -109,9 +107,11 @@ class SyntheticDefocus:
         return noisy / gain + offset, clean.astype(np.float32), c
 
     def refresh(self, n: int = 1) -> None:
-        """Replace ``n`` random pool frames by new ones."""
+        """Replace ``n`` random pool frames by new ones of the same level."""
         for _ in range(n):
-            self.frames[int(self.rng.integers(len(self.frames)))] = self._frame()
+            c = int(self.rng.integers(len(self.frames)))
+            k = int(self.rng.integers(len(self.frames[c])))
+            self.frames[c][k] = self._frame(c)
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``n`` normalised patches, class labels (bg = len(levels)), z in µm."""
@@ -119,7 +119,8 @@ class SyntheticDefocus:
         x = np.empty((n, p, p), np.float32)
         y = np.empty(n, np.int64)
         for k in range(n):
-            noisy, clean, c = self.frames[int(self.rng.integers(len(self.frames)))]
+            pool = self.frames[int(self.rng.integers(len(self.frames)))]
+            noisy, clean, c = pool[int(self.rng.integers(len(pool)))]
             h, w = noisy.shape
             r, s = int(self.rng.integers(h - p + 1)), int(self.rng.integers(w - p + 1))
             patch = noisy[r : r + p, s : s + p]
@@ -132,6 +133,18 @@ class SyntheticDefocus:
             np.nan,
         )
         return normalise(x), y, z
+
+
+def soft_labels(n_levels: int, n_classes: int, sigma: float) -> Any:
+    """Row ``c``: target distribution of class ``c`` (Gaussian over levels, bg one-hot)."""
+    import torch
+
+    t = torch.eye(n_classes)
+    if sigma > 0:
+        i = torch.arange(n_levels, dtype=torch.float32)
+        g = torch.exp(-((i[None] - i[:, None]) ** 2) / (2 * sigma**2))
+        t[:n_levels, :n_levels] = g / g.sum(-1, keepdim=True)
+    return t
 
 
 def _device(device: str) -> str:
@@ -156,7 +169,7 @@ def patch_metrics(
     with torch.inference_mode():
         for k in range(0, n, batch):
             x, y, z = gen.batch(min(batch, n - k))
-            gen.refresh(4)
+            gen.refresh(8)
             logits = model(torch.from_numpy(x)[:, None].to(device)).float()
             zhat, _, _ = model.expected_um(logits)
             ys.append(y)
@@ -196,6 +209,7 @@ def train_delpnet(
     batch: int = 64,
     lr: float = 2e-3,
     bf16: bool = True,
+    label_sigma: float = 0.5,
 ) -> dict[str, Any]:
     """Train DelpNet for ``minutes`` of wall time, save weights + card, return metrics.
 
@@ -217,6 +231,9 @@ def train_delpnet(
         Add the "bg" class (paper section 3.2).
     bf16 : bool
         bfloat16 autocast (CPU and CUDA).
+    label_sigma : float
+        Width, in level steps, of the Gaussian soft labels over neighbouring levels
+        (ordinal classes; 0 gives one-hot cross-entropy as in the paper).
     """
     import torch
     import torch.nn.functional as F
@@ -236,18 +253,19 @@ def train_delpnet(
     model = DelpNet(config=cfg).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     nl, t0, step, budget = len(levels), time.perf_counter(), 0, minutes * 60.0
+    soft = soft_labels(nl, cfg.n_classes, label_sigma)
     losses: list[float] = []
     while (elapsed := time.perf_counter() - t0) < budget:
         for g in opt.param_groups:  # cosine decay over the wall-time budget
             g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * elapsed / budget)))
         x, y, _ = gen.batch(batch)
-        gen.refresh(1)
+        gen.refresh(2)
         if not background_class:  # paper's ablation: bg patches are dropped
             x, y = x[y < nl], y[y < nl]
         xt = torch.from_numpy(x)[:, None].to(dev).contiguous(memory_format=torch.channels_last)
         model.train()
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(xt).float(), torch.from_numpy(y).to(dev))
+            loss = F.cross_entropy(model(xt).float(), soft[torch.from_numpy(y)].to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -286,6 +304,9 @@ def train_delpnet(
             "log-uniform, read noise 1-5, offset 90-130",
         },
         "seed": seed,
+        "label_sigma_levels": label_sigma,
+        "command": f"python -m scope_deblur.training._delpnet --minutes {minutes:g} "
+        f"--seed {seed} --out {out}",
         "batch": batch,
         "lr": lr,
         "bf16_autocast": bf16,
