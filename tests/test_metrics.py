@@ -41,9 +41,7 @@ def test_psnr_matches_definition(pair) -> None:
     assert metrics.psnr(gt, pred) == pytest.approx(10 * np.log10(1 / mse))
     assert metrics.psnr(gt, gt) == float("inf")
     g, p = metrics.normalize_pair(gt, pred)
-    assert metrics.ssim(gt, pred) == pytest.approx(
-        structural_similarity(g, p, data_range=1.0)
-    )
+    assert metrics.ssim(gt, pred) == pytest.approx(structural_similarity(g, p, data_range=1.0))
     assert p.min() < 0 or p.max() > 1  # no clipping
 
 

@@ -75,9 +75,7 @@ def test_oversampled_psf_accurate_and_fast() -> None:
     half, os_ = 12, 3
     sub = (np.arange(os_) + 0.5) / os_ - 0.5
     c = (np.arange(-half, half + 1)[:, None] + sub).ravel() * BBBC006_OPTICS.pixel_um
-    exact = born_wolf_intensity(
-        np.hypot(c[:, None], c[None, :]), 7.0, wavelength_um=0.451, na=0.5
-    )
+    exact = born_wolf_intensity(np.hypot(c[:, None], c[None, :]), 7.0, wavelength_um=0.451, na=0.5)
     exact = exact.reshape(25, os_, 25, os_).mean(axis=(1, 3))
     np.testing.assert_allclose(psf, exact / exact.sum(), rtol=0, atol=1e-5 * psf.max())
 

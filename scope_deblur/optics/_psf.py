@@ -81,16 +81,12 @@ def born_wolf_intensity(
 def default_psf_size(z_um: float, optics: Optics) -> int:
     """Return an odd kernel size that holds the geometric blur disc plus a margin."""
     sin_t = min(optics.na / optics.n, 0.999)
-    radius_um = (
-        abs(z_um) * sin_t / np.sqrt(1 - sin_t**2) + 4 * optics.wavelength_um / optics.na
-    )
+    radius_um = abs(z_um) * sin_t / np.sqrt(1 - sin_t**2) + 4 * optics.wavelength_um / optics.na
     radius_px = int(np.ceil(1.25 * radius_um / optics.pixel_um)) + 2
     return 2 * radius_px + 1
 
 
-def _radial_profile(
-    r_um: np.ndarray, z_um: float, optics: Optics, step_um: float
-) -> np.ndarray:
+def _radial_profile(r_um: np.ndarray, z_um: float, optics: Optics, step_um: float) -> np.ndarray:
     """Evaluate ``I`` at every radius in ``r_um`` (any shape), accurately and cheaply.
 
     Few distinct radii (pixel-centre sampling of a small kernel) are evaluated
