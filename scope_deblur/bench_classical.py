@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def bench_classical(
             if device != "cpu":
                 torch.cuda.synchronize()
 
-    results = {
+    results: dict[str, Any] = {
         "shape": list(shape),
         "iterations": iterations,
         "psf_size": int(psf.shape[0]),

@@ -159,10 +159,10 @@ def awdvd(
                 weight * restored[py : py + size[0], px : px + size[1]]
             )
             wsum[y : y + size[0], x : x + size[1]] += weight
-    out = acc / wsum - background
+    result = acc / wsum - background
     if groups:  # keep the frame's flux above the offset, as RL does per image
-        out *= signal.clip(min=0).sum(dtype=np.float64) / max(out.sum(), 1e-12)
-    return (out + background).astype(np.float32)
+        result *= signal.clip(min=0).sum(dtype=np.float64) / max(result.sum(), 1e-12)
+    return (result + background).astype(np.float32)
 
 
 class AWDVDRestorer:
