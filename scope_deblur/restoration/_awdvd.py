@@ -65,7 +65,7 @@ def awdvd(
     patch: int = 128,
     stride: int = 64,
     iterations: int = 30,
-    tv_weight: float = 0.002,
+    tv_weight: float = 0.01,
     min_defocus_um: float = 1.0,
     level_step_um: float = 0.5,
     skip_background: bool = True,
@@ -182,7 +182,7 @@ class AWDVDRestorer:
         patch: int = 128,
         stride: int = 64,
         iterations: int = 30,
-        tv_weight: float = 0.002,
+        tv_weight: float = 0.01,
         min_defocus_um: float = 1.0,
         device: str = "auto",
     ) -> None:

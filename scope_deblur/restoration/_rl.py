@@ -88,7 +88,7 @@ def richardson_lucy(
     psf: torch.Tensor | np.ndarray,
     *,
     iterations: int = 30,
-    tv_weight: float = 0.002,
+    tv_weight: float = 0.01,
     tol: float | None = None,
     preserve_flux: bool = True,
 ) -> torch.Tensor:
@@ -214,7 +214,7 @@ class RLRestorer:
         *,
         optics: Optics = BBBC006_OPTICS,
         iterations: int = 30,
-        tv_weight: float = 0.002,
+        tv_weight: float = 0.01,
         min_defocus_um: float = 1.0,
         device: str = "auto",
     ) -> None:
