@@ -1,0 +1,421 @@
+"""The acquisition window: MDA definition | raw and restored views, live status."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import ensure_main_thread, thread_worker
+
+from ._live import Bridge, CatchupCancelled, RestorerTap, finish_run
+from ._offline import use_offline_icons
+from ._view import ImageView
+
+if TYPE_CHECKING:
+    from pymmcore_plus import CMMCorePlus
+    from scope_deblur.live import LivePipeline
+    from scope_deblur.protocols import DefocusEstimator, Restorer
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger(__name__)
+
+
+def _build_models(method: str, device: str) -> tuple[Any, Any, str]:
+    from scope_deblur.methods import build_estimator, build_restorer, resolve_device
+
+    dev = resolve_device(device)
+    return build_estimator(dev), build_restorer(method, dev), dev
+
+
+class MainWindow(QMainWindow):
+    """Define an MDA, run it with live defocus estimation and restoration, catch up.
+
+    Parameters
+    ----------
+    mmcore : CMMCorePlus, optional
+        The microscope; the demo microscope if omitted (then the window owns it).
+    estimator, restorer : optional
+        Use these instead of the models chosen in the window (tests, plugins).
+    parent : QWidget, optional
+        Qt parent.
+    method, device : str
+        Initial restoration method and device.
+    out_dir : Path, optional
+        Folder under which each run gets its own sub-folder.
+    """
+
+    def __init__(
+        self,
+        *,
+        mmcore: CMMCorePlus | None = None,
+        estimator: DefocusEstimator | None = None,
+        restorer: Restorer | None = None,
+        parent: QWidget | None = None,
+        method: str = "fusion",
+        device: str = "auto",
+        out_dir: Path | None = None,
+    ) -> None:
+        super().__init__(parent)
+        use_offline_icons()  # before pymmcore-widgets builds any icon
+        import useq
+        from pymmcore_widgets import MDAWidget
+        from scope_deblur.methods import METHODS
+
+        if mmcore is None:
+            from scope_deblur.demo import load_demo_core
+
+            mmcore = load_demo_core()
+        self._mmc: CMMCorePlus | None = mmcore
+        self._estimator, self._restorer = estimator, restorer
+        self.pipeline: LivePipeline | None = None
+        self.summary: dict[str, Any] | None = None
+        self.last_error = ""
+        self._tap: RestorerTap | None = None
+        self._mda_thread: Any = None
+        self._connections = contextlib.ExitStack()
+        self._raw_path: Path | None = None
+        self._device = device
+        self._state = "idle"  # idle | starting | acquiring | catching-up
+        self._bridge = Bridge()  # no Qt parent: outlives the window while a thread emits
+        self._cancel = threading.Event()
+        self._bridge.restored.connect(self._show_restored)
+        self._bridge.progress.connect(self._on_progress)
+        self.setWindowTitle("scope-deblur — live defocus restoration")
+
+        # --- left: acquisition definition --------------------------------------
+        self.mda = MDAWidget(mmcore=mmcore)
+        self.mda.save_info.hide()
+        self.mda.control_btns.hide()
+        self.mda.setValue(useq.MDASequence(time_plan={"interval": 0.2, "loops": 30}))
+        self.method = QComboBox()
+        self.method.addItems(list(METHODS))
+        self.method.setCurrentText(method if restorer is None else "")
+        if restorer is not None:
+            self.method.addItem(restorer.name)
+            self.method.setCurrentText(restorer.name)
+            self.method.setEnabled(False)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(device)
+        self.out_dir = QLineEdit(str(out_dir or Path.cwd() / "scope-deblur-runs"))
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_dir, 1)
+        out_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("Device", self.device)
+        form.addRow("Save to", out_row)
+        restore_box = QGroupBox("Live restoration")
+        restore_box.setLayout(form)
+        self.start_btn = QPushButton("Start")
+        self.start_btn.setDefault(True)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setEnabled(False)
+        self.start_btn.clicked.connect(self.start)
+        self.stop_btn.clicked.connect(self.stop)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_btn)
+        buttons.addWidget(self.stop_btn)
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.addWidget(self.mda, 1)
+        left_lay.addWidget(restore_box)
+        left_lay.addLayout(buttons)
+
+        # --- center: views and status --------------------------------------------
+        self.raw_view = ImageView("Raw")
+        self.restored_view = ImageView("Restored")
+        views = QHBoxLayout()
+        views.addWidget(self.raw_view)
+        views.addWidget(self.restored_view)
+        self.status = QLabel()
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames")
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        center = QWidget()
+        center_lay = QVBoxLayout(center)
+        center_lay.addLayout(views, 1)
+        center_lay.addWidget(self.status)
+        center_lay.addWidget(self.progress)
+        center_lay.addWidget(self.summary_label)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(center)
+        split.setStretchFactor(1, 1)
+        split.setSizes([420, 900])
+        self.setCentralWidget(split)
+        self.resize(1400, 760)
+        self._timer = QTimer(self)
+        self._timer.setInterval(200)
+        self._timer.timeout.connect(self._update_status)
+        self._update_status()
+        self.statusBar().showMessage("Ready: define the acquisition and press Start.")
+
+    # --- run control -----------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether a run is starting, acquiring or catching up."""
+        return self._state != "idle"
+
+    def start(self) -> None:
+        """Start the acquisition defined on the left (no-op while a run is active)."""
+        if self.running or self._mmc is None:
+            return
+        try:
+            seq = self.mda.value()
+            n = sum(1 for _ in seq)
+            if n == 0:
+                raise ValueError("the acquisition has no frames")
+            run_dir = Path(self.out_dir.text()).expanduser() / time.strftime("run-%Y%m%d-%H%M%S")
+            k = 1
+            while run_dir.exists():
+                run_dir = run_dir.with_name(f"{run_dir.name.split('_')[0]}_{k}")
+                k += 1
+            run_dir.mkdir(parents=True)
+        except Exception as e:
+            self._error(f"Cannot start: {e}")
+            return
+        self._set_state("starting")
+        self._cancel.clear()
+        self.summary = None
+        self.summary_label.setText("")
+        self.progress.setRange(0, n)
+        self.progress.setValue(0)
+        if self._estimator is not None and self._restorer is not None:
+            self._launch((self._estimator, self._restorer, "injected"), seq, run_dir)
+            return
+        self.statusBar().showMessage("Loading models…")
+        worker = thread_worker(_build_models, start_thread=False)(
+            self.method.currentText(), self.device.currentText()
+        )
+        worker.returned.connect(lambda models: self._launch(models, seq, run_dir))
+        worker.errored.connect(lambda e: self._abort(f"Cannot load the models: {e}"))
+        worker.start()
+
+    def stop(self) -> None:
+        """Cancel the acquisition; frames already acquired are still restored."""
+        if self._mmc is not None and self._state == "acquiring":
+            self._mmc.mda.cancel()
+            self.statusBar().showMessage("Stopping…")
+
+    def _launch(self, models: tuple[Any, Any, str], seq: Any, run_dir: Path) -> None:
+        from scope_deblur.live import LivePipeline
+
+        if self._mmc is None:  # closed while the models loaded
+            self._set_state("idle")
+            return
+        estimator, restorer, self._device = models
+        self._tap = RestorerTap(restorer, self._bridge)
+        self._raw_path = run_dir / "raw.ome.tif"
+        try:
+            self.pipeline = LivePipeline(
+                estimator, self._tap, run_dir / "restored.ome.tif", scorer=self._scorer()
+            )
+            ev = self._mmc.mda.events
+            self._connections.enter_context(self.pipeline.connected(self._mmc))
+            ev.frameReady.connect(self._show_raw)
+            ev.sequenceFinished.connect(self._on_finished)
+            self._connections.callback(ev.frameReady.disconnect, self._show_raw)
+            self._connections.callback(ev.sequenceFinished.disconnect, self._on_finished)
+            self._set_state("acquiring")
+            self._mda_thread = self._mmc.run_mda(seq, output=self._raw_path)
+        except Exception as e:
+            self._connections.close()
+            self._abort(f"Cannot start the acquisition: {e}")
+            return
+        self.statusBar().showMessage(f"Acquiring {self.progress.maximum()} frames → {run_dir}")
+
+    def _scorer(self) -> Any:
+        """Return a per-frame scorer on the demo camera (it knows the truth), else None."""
+        try:
+            from scope_deblur.demo import demo_camera
+            from scope_deblur.demo._run import _scorer
+
+            return _scorer(demo_camera(self._mmc))  # type: ignore[arg-type]
+        except Exception:
+            return None
+
+    @ensure_main_thread
+    def _on_finished(self, *_: Any) -> None:
+        self._connections.close()
+        if self.pipeline is None:
+            return
+        self._set_state("catching-up")
+        self.statusBar().showMessage("Acquisition finished; restoring skipped frames…")
+        worker = thread_worker(finish_run, start_thread=False)(
+            self._mda_thread, self.pipeline, self._raw_path, self._bridge, self._cancel
+        )
+        worker.returned.connect(self._on_done)
+        worker.errored.connect(self._on_catchup_error)
+        worker.start()
+
+    def _on_done(self, restored: Path | None) -> None:
+        from scope_deblur.demo._run import summarize
+
+        assert self.pipeline is not None and self._raw_path is not None
+        self._set_state("idle")
+        try:
+            self.summary = summarize(self.pipeline, self._raw_path, self._device)
+            self.summary["outputs"]["restored"] = str(restored) if restored else None
+        except Exception as e:
+            self._error(f"Cannot summarise the run: {e}")
+            return
+        self._update_status()
+        self.summary_label.setText(_format_summary(self.summary))
+        self.statusBar().showMessage(f"Done: {self._raw_path.parent}")
+
+    def _on_catchup_error(self, e: Exception) -> None:
+        if isinstance(e, CatchupCancelled):
+            self._set_state("idle")
+            self.statusBar().showMessage(f"Run interrupted ({e}); raw frames are complete.")
+            return
+        self._abort(f"Catch-up failed: {e}")
+
+    def _abort(self, message: str) -> None:
+        self._set_state("idle")
+        self._error(message)
+
+    def _error(self, message: str) -> None:
+        """Report without blocking (a modal dialog would stall tests and scripts)."""
+        log.error(message)
+        self.last_error = message
+        self.statusBar().showMessage(message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "scope-deblur", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        self.start_btn.setEnabled(state == "idle")
+        self.stop_btn.setEnabled(state == "acquiring")
+        for w in (self.mda, self.method, self.device, self.out_dir):
+            w.setEnabled(state == "idle" and (w is not self.method or self._restorer is None))
+        if state == "idle":
+            self._timer.stop()
+        else:
+            self._timer.start()
+
+    # --- views and status (GUI thread) ----------------------------------------------
+    @ensure_main_thread
+    def _show_raw(self, img: np.ndarray, event: Any, *_: Any) -> None:
+        idx = " ".join(f"{k}={v}" for k, v in event.index.items())
+        self.raw_view.set_image(img, idx)
+
+    def _show_restored(self) -> None:
+        got = self._tap.take() if self._tap is not None else None
+        if got is None:
+            return
+        img, est = got
+        d = "—" if est.defocus_um is None else f"{est.defocus_um:.1f} µm"
+        self.restored_view.set_image(img, f"defocus {d}, confidence {est.confidence:.2f}")
+        self._last_estimate = est
+
+    def _on_progress(self, i: int, n: int) -> None:
+        self.progress.setRange(0, n)
+        self.progress.setValue(i)
+        self.progress.setFormat("catch-up %v / %m")
+
+    def _update_status(self) -> None:
+        recs = self.pipeline.records if self.pipeline is not None else []
+        live = [r for r in recs if r.mode == "live"]
+        skipped = len(self.pipeline.skipped) if self.pipeline is not None else 0
+        est = getattr(self, "_last_estimate", None)
+        d = "—" if est is None or est.defocus_um is None else f"{est.defocus_um:.1f} µm"
+        c = "—" if est is None else f"{est.confidence:.2f}"
+        lat = f"{live[-1].latency_ms:.0f} ms" if live else "—"
+        self.status.setText(
+            f"Defocus <b>{d}</b> &nbsp; confidence {c} &nbsp; latency {lat} &nbsp;|&nbsp; "
+            f"acquired <b>{len(recs)}</b> &nbsp; restored live {len(live)} "
+            f"&nbsp; skipped {skipped}"
+        )
+        if self._state == "acquiring":
+            self.progress.setValue(len(recs))
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Save runs to", self.out_dir.text())
+        if path:
+            self.out_dir.setText(path)
+
+    # --- shutdown ----------------------------------------------------------------------
+    def closeEvent(self, event: Any) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Cancel any run and drop the core (safe to call twice).
+
+        Raw frames are saved by the MDA runner and stay complete; a catch-up still
+        pending is stopped, leaving ``restored.ome.tif.partial`` and ``frames.csv``.
+        """
+        if self._mmc is None:
+            return
+        self._timer.stop()
+        self._cancel.set()
+        if self._state == "acquiring":
+            self._mmc.mda.cancel()
+        if self._mda_thread is not None:
+            self._mda_thread.join(timeout_s)
+        self._connections.close()
+        if self._state == "catching-up":
+            from superqt.utils import WorkerBase
+
+            WorkerBase.await_workers(int(timeout_s * 1000))
+        elif self._state == "acquiring" and self.pipeline is not None:
+            with contextlib.suppress(CatchupCancelled):  # stop the worker, no catch-up
+                finish_run(None, self.pipeline, self._raw_path, self._bridge, self._cancel)
+        self._state = "idle"
+        self._mmc = None
+
+
+def _format_summary(s: dict[str, Any]) -> str:
+    def num(v: Any, fmt: str) -> str:
+        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    lines = [
+        f"<b>Run complete</b>: {s['frames_acquired']} acquired, {s['frames_saved_raw']} saved "
+        f"raw, {s['frames_restored']} restored ({s['frames_restored_live']} live, "
+        f"{s['frames_restored'] - s['frames_restored_live']} catch-up) with "
+        f"{s['method']} on {s['device']}; median latency "
+        f"{num(s['restore_latency_ms_median'], '.0f')} ms.",
+    ]
+    if s.get("psnr_input_db") is not None:
+        lines.append(
+            f"Demo truth: defocus error {num(s['defocus_mae_um'], '.2f')} µm; PSNR "
+            f"{num(s['psnr_input_db'], '.2f')} → {num(s['psnr_restored_db'], '.2f')} dB; "
+            f"SSIM {num(s['ssim_input'], '.3f')} → {num(s['ssim_restored'], '.3f')}."
+        )
+    if s.get("errors"):
+        lines.append("Errors: " + "; ".join(s["errors"]))
+    lines.append(f"Saved: {Path(s['outputs']['raw']).parent}")
+    return "<br>".join(lines)
