@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pytestqt")
 pytest.importorskip("pymmcore_widgets")
 
-from tests.conftest import OracleEstimator, ScaleRestorer  # noqa: E402
+from tests.conftest import ScaleRestorer
 
 
 @pytest.fixture
@@ -49,14 +49,14 @@ def test_builds_offline_fast(qtbot, demo_core, tmp_path, no_network):
 
 
 def test_offline_icons_never_go_online(no_network):
-    from pyconify import svg_path
+    import pyconify
+    import superqt.iconify
+
     from scope_deblur_gui._offline import GLYPHS, use_offline_icons
 
     use_offline_icons()
-    import superqt.iconify
-
     for key in ("mdi:arrow-up-thick", "mdi:not-a-real-icon"):
-        for fn in (svg_path, superqt.iconify.svg_path):
+        for fn in (pyconify.svg_path, superqt.iconify.svg_path):
             path = fn(key, color="red", rotate=90)
             text = path.read_text()
             assert text.startswith("<svg") and 'fill="red"' in text and "rotate(90" in text
