@@ -6,6 +6,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from ._device import resolve_device
 from .protocols import DefocusEstimate, DefocusEstimator, Restorer
 
 __all__ = [
@@ -29,21 +30,6 @@ class Passthrough:
     def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
         """Return ``frame`` as float32."""
         return np.asarray(frame, dtype=np.float32)
-
-
-def resolve_device(device: str = "auto") -> str:
-    """Map ``auto`` to ``cuda`` when a GPU is usable, else ``cpu``; check the rest."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu"
-        )
-    return device
 
 
 def build_restorer(method: str, device: str = "auto") -> Restorer:

@@ -19,11 +19,12 @@ from collections import defaultdict
 
 import numpy as np
 
+from .._device import resolve_device
 from ..io import check_frame
 from ..optics import BBBC006_OPTICS, Optics, born_wolf_psf
 from ..patches import full_scale_of, is_background, patch_grid, triangular_weights
 from ..protocols import DefocusEstimate
-from ._rl import estimate_background, resolve_device, richardson_lucy
+from ._rl import estimate_background, richardson_lucy
 
 __all__ = ["AWDVDRestorer", "awdvd"]
 

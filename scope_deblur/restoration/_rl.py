@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._device import resolve_device
 from ..io import check_frame
 from ..optics import BBBC006_OPTICS, Optics, born_wolf_psf
 from ..protocols import DefocusEstimate
@@ -24,20 +25,7 @@ from ..protocols import DefocusEstimate
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["RLRestorer", "estimate_background", "resolve_device", "richardson_lucy"]
-
-
-def resolve_device(device: str) -> str:
-    """Map ``"auto"`` to ``"cuda"`` when available, else ``"cpu"``; check the rest."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
+__all__ = ["RLRestorer", "estimate_background", "richardson_lucy"]
 
 
 def estimate_background(frame: np.ndarray) -> float:
