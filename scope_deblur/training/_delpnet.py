@@ -177,6 +177,10 @@ def patch_metrics(
             zs.append(z)
             zh.append(zhat.cpu().numpy())
     y, p, z, zhat = map(np.concatenate, (ys, preds, zs, zh))
+    if not model.config.background_class:  # no "bg" output: judge foreground only
+        keep = y < nl
+        y, p, z, zhat = y[keep], p[keep], z[keep], zhat[keep]
+        n = int(keep.sum())
     n_cls = model.config.n_classes
     conf = np.zeros((n_cls, n_cls), np.int64)
     np.add.at(conf, (np.minimum(y, n_cls - 1), p), 1)
