@@ -29,8 +29,14 @@ def test_paper_settings() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"levels_um": (0.0, 2.0, 2.0)}, {"levels_um": (0.0,)}, {"width": 0},
-     {"dropout": 1.5}, {"patch": 8}, {"unknown": 1}],
+    [
+        {"levels_um": (0.0, 2.0, 2.0)},
+        {"levels_um": (0.0,)},
+        {"width": 0},
+        {"dropout": 1.5},
+        {"patch": 8},
+        {"unknown": 1},
+    ],
 )
 def test_config_rejects(bad: dict) -> None:
     with pytest.raises(ValidationError):

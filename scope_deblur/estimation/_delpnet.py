@@ -91,7 +91,7 @@ class DelpNetEstimator:
         if bf16 is None:
             bf16 = device == "cuda" or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         self.bf16 = bool(bf16)
-        self.model.eval().to(device).to(memory_format=torch.channels_last)
+        self.model.eval().to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def _patches(self, frame: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
         p = self.config.patch

@@ -103,9 +103,7 @@ class DelpNet(nn.Module):
             )
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.n_classes)
-        )
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits for a batch of normalised patches."""

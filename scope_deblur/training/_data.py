@@ -147,9 +147,7 @@ def random_crops(
     imgs = list(images)
     for i, im in enumerate(imgs):
         if im.ndim != 2 or min(im.shape) < size:
-            raise ValueError(
-                f"image {i} of shape {im.shape} is too small for {size}-px crops"
-            )
+            raise ValueError(f"image {i} of shape {im.shape} is too small for {size}-px crops")
     index = rng.integers(0, len(imgs), size=n)
     out = np.empty((n, size, size), dtype=np.float32)
     for k, i in enumerate(index):

@@ -254,7 +254,7 @@ def train_delpnet(
     levels = [float(z) for z in (levels_um or range(0, 41, 2))]
     cfg = DelpNetConfig(levels_um=tuple(levels), background_class=background_class, width=width)
     gen = SyntheticDefocus(load_in_focus(train_p), levels, seed=seed)
-    model = DelpNet(config=cfg).to(dev).to(memory_format=torch.channels_last)
+    model = DelpNet(config=cfg).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     nl, t0, step, budget = len(levels), time.perf_counter(), 0, minutes * 60.0
     soft = soft_labels(nl, cfg.n_classes, label_sigma)
