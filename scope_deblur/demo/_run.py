@@ -89,11 +89,11 @@ def run_demo(
             scorer=_scorer(demo_camera(core)),
         )
         seq = useq.MDASequence(time_plan={"interval": run.interval_ms / 1000, "loops": run.frames})
-        if on_frame is not None:
-            core.mda.events.frameReady.connect(
-                lambda *_: on_frame(len(pipeline.records), run.frames)
-            )
         with pipeline.connected(core):
+            if on_frame is not None:  # after the pipeline's handler, so records count
+                core.mda.events.frameReady.connect(
+                    lambda *_: on_frame(len(pipeline.records), run.frames)
+                )
             core.mda.run(seq, output=raw_path, overwrite=True)
         restored = pipeline.finish(raw_path, on_catchup)
     finally:
