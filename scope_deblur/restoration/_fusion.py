@@ -39,13 +39,14 @@ def _window(n: int, overlap: int, left: bool, right: bool) -> np.ndarray:
     return w
 
 
-def _match_flux(x: np.ndarray, y: np.ndarray, lo: float) -> np.ndarray:
-    """Rescale ``y`` above ``lo`` (or shift it) so that its total equals ``x``'s."""
-    num = float((x - lo).sum(dtype=np.float64))
-    den = float((y - lo).sum(dtype=np.float64))
-    if num > 0 and den > 0:
-        return (lo + (y - lo) * (num / den)).astype(np.float32)
-    return (y + (num - den) / y.size).astype(np.float32)
+def _match_flux(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Shift ``y`` by a constant so that its total equals ``x``'s (flux conservation).
+
+    A shift, not a gain: the network's small flux deficit is a background offset,
+    and a gain around the background measured 0.3-0.7 dB worse on held-out data.
+    """
+    diff = float(x.sum(dtype=np.float64) - y.sum(dtype=np.float64)) / y.size
+    return (y + diff).astype(np.float32)
 
 
 def _starts(size: int, tile: int, step: int) -> list[int]:
@@ -186,7 +187,7 @@ class FusionRestorer:
         lo, s = normalise(x)
         y = self._restore_normalised((x - lo) / s) * s + lo
         # Conserve flux exactly (blur conserves it, so must restoration).
-        return _match_flux(x, y, lo)
+        return _match_flux(x, y)
 
     def restore(self, frame: np.ndarray, estimate: DefocusEstimate | None) -> np.ndarray:
         """Return the restored frame: float32, same shape and intensity units.
@@ -229,7 +230,7 @@ class FusionRestorer:
             ).astype(np.float32)
             ys = self._forward(batch)[:, :h, :w]
             for i, (lo, s), yn in zip(todo, maps, ys, strict=True):
-                y = _match_flux(xs[i], yn * s + lo, lo)
+                y = _match_flux(xs[i], yn * s + lo)
                 out[i] = (alphas[i] * y + (1 - alphas[i]) * xs[i]).astype(np.float32)
             return out
         for i in todo:
