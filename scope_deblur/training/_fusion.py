@@ -102,6 +102,7 @@ def train_fusion(
     out: str | Path,
     *,
     minutes: float = 32.0,
+    steps: int | None = None,
     seed: int = 0,
     n_scales: int = 3,
     fusion: str = "sum",
@@ -110,14 +111,14 @@ def train_fusion(
     device: str = "auto",
     progress: bool = True,
     lr: float = 2e-3,
-    threads_after_20min: int = 2,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train a :class:`FusionUNet` for ``minutes`` of wall time and save it to ``out``.
+    """Train a :class:`FusionUNet` and save it to ``out``.
 
+    With ``steps`` the run is exactly reproducible (same seed, same steps); otherwise
+    it trains for ``minutes`` of wall time. ``threads`` sets torch's CPU threads.
     Returns the model card (also written beside the weights).
     """
-    import os
-
     import torch
 
     from ..nets.fusion_unet import FusionUNet, FusionUNetConfig, multiscale_l1
@@ -130,8 +131,8 @@ def train_fusion(
         if device == "auto" and torch.cuda.is_available()
         else ("cpu" if device == "auto" else device)
     )
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
+    if dev.type == "cpu" and threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     train, _val = _load(data_dir)
@@ -143,8 +144,10 @@ def train_fusion(
     t0 = time.perf_counter()
     step, losses, log = 0, [], []
     amp = dev.type == "cpu" or dev.type == "cuda"
-    while (elapsed := time.perf_counter() - t0) < budget:
-        frac = elapsed / budget
+    def progress_fraction(elapsed: float) -> float:
+        return step / steps if steps else elapsed / budget
+
+    while (frac := progress_fraction(elapsed := time.perf_counter() - t0)) < 1.0:
         for g in opt.param_groups:  # warm-up then cosine decay over wall time
             g["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * frac))
         bank[step % BANK] = _draw_psf(rng)
@@ -159,9 +162,6 @@ def train_fusion(
         opt.step()
         losses.append(loss.item())
         step += 1
-        if dev.type == "cpu" and elapsed > 1200 and torch.get_num_threads() == 1:
-            if os.getloadavg()[0] < 1.5:
-                torch.set_num_threads(threads_after_20min)
         if step % 100 == 0:
             entry = {
                 "step": step,
@@ -192,13 +192,14 @@ def train_fusion(
             "crop": CROP,
             "batch": BATCH,
             "steps": step,
-            "minutes": minutes,
+            "minutes": round((time.perf_counter() - t0) / 60, 2),
+            "budget": f"{steps} steps" if steps else f"{minutes} min wall time",
             "seed": seed,
             "lr": lr,
             "optimizer": "Adam, warm-up 200 steps + cosine over wall time",
             "autocast": "bf16" if amp else "fp32",
             "device": str(dev),
-            "threads": f"1 for 20 min, then {threads_after_20min} if load < 1.5",
+            "threads": torch.get_num_threads(),
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
             "log": log,
         },
