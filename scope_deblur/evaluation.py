@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .training._data import REAL_Z00_DIR
+
 __all__ = [
     "evaluate_real",
     "evaluate_restoration",
@@ -177,7 +179,7 @@ def evaluate_restoration(
 def evaluate_real(
     figure: str | Path | None = None,
     *,
-    z00_dir: str | Path = "/work/shared/data/bbbc006/defocused_z00",
+    z00_dir: str | Path = REAL_Z00_DIR,
     in_focus_dir: str | Path | None = None,
     defocus_um: float = 32.0,
     weights: str = "fusion",

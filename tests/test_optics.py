@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,9 @@ from scope_deblur.optics import (
     defocus,
 )
 from scope_deblur.optics._psf import _psf_cached
+from scope_deblur.training import SHARED_DATA_DIR
 
-GOLDEN = Path("/work/shared/data/bbbc006/golden")
+GOLDEN = SHARED_DATA_DIR / "bbbc006" / "golden"
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason="golden data not present")
 # The upstream reference: 21x21 px spanning 5 µm, sampled at pixel centres.
 UPSTREAM = Optics(wavelength_um=0.5, na=0.5, n=1.0, pixel_um=5 / 21)

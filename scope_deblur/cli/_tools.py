@@ -24,6 +24,7 @@ def train(
     data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
     out: Path = typer.Option(..., help="Output path stem, e.g. models/delpnet."),
     minutes: float = typer.Option(None, help="Training wall-clock budget (default: as shipped)."),
+    steps: int = typer.Option(None, min=1, help="fusion: exact step budget (reproducible)."),
     seed: int = typer.Option(0, min=0, help="Seed of the data and the initial weights."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print the training metrics as JSON."),
@@ -31,9 +32,13 @@ def train(
     """Train a network on synthetic defocus of in-focus images (reproduces models/)."""
     if not data.is_dir():
         raise NotADirectoryError(f"--data must be a folder of in-focus images: {data}")
-    kwargs = {"seed": seed, "device": device, "progress": not json_}
+    kwargs: dict[str, object] = {"seed": seed, "device": device, "progress": not json_}
     if minutes is not None:
         kwargs["minutes"] = minutes
+    if steps is not None:
+        if model != "fusion":
+            raise ValueError("--steps applies to fusion only; delpnet trains for --minutes")
+        kwargs["steps"] = steps
     if model == "delpnet":
         from ..training._delpnet import train_delpnet as fn
     elif model == "fusion":
@@ -63,10 +68,11 @@ def evaluate(
 
         results["delpnet"] = evaluate_delpnet(seed=seed, device=device)
     if model in ("fusion", "all"):
-        from ..evaluation import evaluate_restoration
+        from ..evaluation import evaluate_real, evaluate_restoration
 
         figure.mkdir(parents=True, exist_ok=True)
-        results["fusion"] = evaluate_restoration(seed=seed, figure_dir=figure, device=device)
+        results["restoration_synthetic"] = evaluate_restoration(seed=seed, device=device)
+        results["restoration_real_z00"] = evaluate_real(figure / "real_z00.png", device=device)
     if json_:
         print_json(results)
     else:

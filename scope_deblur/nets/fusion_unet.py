@@ -1,7 +1,7 @@
 """Multi-scale fusion U-Net ("head-to-tail" feature fusion), after Zhang et al.
 
 Paper: "Microscopic image deblurring by a multi-scale U-Net with head-to-tail
-feature fusion" (seed paper, /work/shared/papers/fusion-unet-head-to-tail.txt, §2).
+feature fusion" (seed paper, shared/papers/fusion-unet-head-to-tail.txt, §2).
 
 - ``N`` U-Net sub-networks, coarsest scale first (eq. 3-4). Sub-network ``k`` sees
   the frame down-sampled by ``2**(N-1-k)``.

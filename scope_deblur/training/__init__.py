@@ -3,6 +3,8 @@
 from ._data import (
     DEFAULT_IN_FOCUS_DIR,
     DEFAULT_VAL_IMAGE,
+    REAL_Z00_DIR,
+    SHARED_DATA_DIR,
     in_focus_paths,
     load_in_focus,
     random_crops,
@@ -12,6 +14,8 @@ from ._data import (
 __all__ = [
     "DEFAULT_IN_FOCUS_DIR",
     "DEFAULT_VAL_IMAGE",
+    "REAL_Z00_DIR",
+    "SHARED_DATA_DIR",
     "in_focus_paths",
     "load_in_focus",
     "random_crops",

@@ -6,6 +6,7 @@ pixels with a training patch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,23 +15,28 @@ import numpy as np
 __all__ = [
     "DEFAULT_IN_FOCUS_DIR",
     "DEFAULT_VAL_IMAGE",
+    "REAL_Z00_DIR",
+    "SHARED_DATA_DIR",
     "in_focus_paths",
     "load_in_focus",
     "random_crops",
     "split_by_image",
 ]
 
-DEFAULT_IN_FOCUS_DIR = Path("/work/shared/data/bbbc006/in_focus")
-"""Where the six BBBC006 in-focus images live on the development machines."""
+_CHECKOUT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA_DIR = Path(os.environ.get("SCOPE_DEBLUR_SHARED_DATA", _CHECKOUT_SHARED))
+"""The team's shared data (``../shared/data`` beside a checkout; override by environment)."""
+
+DEFAULT_IN_FOCUS_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+"""The six BBBC006 in-focus images, shipped with the package (same files as shared/)."""
+
+REAL_Z00_DIR = SHARED_DATA_DIR / "bbbc006" / "defocused_z00"
+"""The 12 real, strongly defocused BBBC006 images (plane z00, about 32 µm)."""
 
 DEFAULT_VAL_IMAGE = "a07"
 """Token of the held-out validation image (well a07)."""
 
 _SUFFIXES = {".png", ".tif", ".tiff"}
-
-
-def _bundled_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 def in_focus_paths(data_dir: str | Path | None = None) -> list[Path]:
@@ -39,19 +45,14 @@ def in_focus_paths(data_dir: str | Path | None = None) -> list[Path]:
     Parameters
     ----------
     data_dir : str or Path, optional
-        Folder of sharp images. Default: the shared BBBC006 folder if it exists,
-        else the samples bundled with the package.
+        Folder of sharp images. Default: the BBBC006 samples shipped with the package.
 
     Raises
     ------
     FileNotFoundError
         If the folder does not exist or holds no image.
     """
-    if data_dir is None:
-        shared = DEFAULT_IN_FOCUS_DIR
-        folder = shared if shared.is_dir() else _bundled_dir()
-    else:
-        folder = Path(data_dir)
+    folder = DEFAULT_IN_FOCUS_DIR if data_dir is None else Path(data_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"in-focus image folder not found: {folder}")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _SUFFIXES)

@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from ._data import DEFAULT_VAL_IMAGE, in_focus_paths, load_in_focus, split_by_image
+from ._data import (
+    DEFAULT_VAL_IMAGE,
+    REAL_Z00_DIR,
+    in_focus_paths,
+    load_in_focus,
+    split_by_image,
+)
 
 __all__ = ["SyntheticDefocus", "evaluate_delpnet", "patch_metrics", "train_delpnet"]
 
@@ -325,7 +331,6 @@ def train_delpnet(
     return metrics
 
 
-REAL_Z00_DIR = Path("/work/shared/data/bbbc006/defocused_z00")
 """Twelve real BBBC006 frames about 32 µm from focus (plane z00)."""
 
 
