@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -21,6 +22,7 @@ def demo_core():
     yield core
     core.mda.cancel()
     del core
+    gc.collect()  # MMCore sits in reference cycles; a core alive at exit aborts
 
 
 class OracleEstimator:

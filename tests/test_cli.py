@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,17 +10,21 @@ import tifffile
 from scope_deblur.methods import METHODS
 
 MODELS_READY = all(
-    __import__("pathlib").Path(__file__).parents[1].joinpath("models", f"{m}.safetensors").is_file()
+    Path(__file__).parents[1].joinpath("models", f"{m}.safetensors").is_file()
     for m in ("delpnet", "fusion")
 )
 
 
 def run_cli(*args, timeout=600):
+    # pymmcore-widgets (imported by the GUI tests) sets PYMM_SIGNALS_BACKEND=qt in
+    # os.environ; a headless CLI child must not inherit it.
+    env = {k: v for k, v in os.environ.items() if k != "PYMM_SIGNALS_BACKEND"}
     return subprocess.run(
         [sys.executable, "-m", "scope_deblur", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 

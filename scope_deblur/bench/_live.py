@@ -7,6 +7,7 @@ be compared. No frame may be lost; skipped frames are counted, then caught up.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,8 @@ def _stream(fps: float, frames: int, folder: Path, pipeline: Any | None) -> dict
             with pipeline.connected(core):
                 core.mda.run(seq, output=raw, overwrite=True)
     finally:
-        del core
+        del core  # release MMCore now: alive at exit, it aborts the process
+        gc.collect()  # (it sits in reference cycles)
     t_acq = time.perf_counter()
     gaps = np.diff(stamps) * 1e3
     row: dict[str, Any] = {

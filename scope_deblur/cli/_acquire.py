@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import typer
@@ -29,6 +30,7 @@ def load_core(config: Path):  # type: ignore[no-untyped-def]
         # Release the core before raising: a live core at exit aborts the process.
         core.unloadAllDevices()
         del core
+        gc.collect()  # the core sits in reference cycles; free it now, not at exit
         raise ValueError(f"cannot load config {config}: {problem}")
     return core
 
@@ -89,7 +91,8 @@ def acquire(
                     core.mda.run(seq, output=raw_path, overwrite=True)
                 restored = pipeline.finish(raw_path, on_catchup)
     finally:
-        del core
+        del core  # release MMCore now: alive at exit, it aborts the process
+        gc.collect()  # (it sits in reference cycles)
     summary = {
         "frames_acquired": n[0],
         "frames_saved_raw": count_frames(raw_path) if raw_path.exists() else 0,

@@ -6,6 +6,7 @@ scores itself: defocus error of the estimator and PSNR/SSIM before and after.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -97,7 +98,8 @@ def run_demo(
             core.mda.run(seq, output=raw_path, overwrite=True)
         restored = pipeline.finish(raw_path, on_catchup)
     finally:
-        del core  # release MMCore before interpreter exit (see DESIGN pitfalls)
+        del core  # release MMCore now: alive at exit, it aborts the process
+        gc.collect()  # (it sits in reference cycles)
     summary = summarize(pipeline, raw_path, device)
     summary["outputs"].update(
         restored=str(restored) if restored else None, table=str(out / "frames.csv")
