@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["count_frames", "read_frames"]
 
 
-def _series(tf):  # type: ignore[no-untyped-def]
+def _series(tf: Any) -> Any:
     if not tf.series:
         raise ValueError(f"{tf.filename} holds no image series")
     return tf.series[0]

@@ -38,9 +38,7 @@ def test_every_scale_has_the_right_shape(n: int, fusion: str) -> None:
 
 def test_n1_is_a_plain_unet_without_fusion_layers() -> None:
     a, b = _net(1, "sum"), _net(1, "concat")
-    assert sum(p.numel() for p in a.parameters()) == sum(
-        p.numel() for p in b.parameters()
-    )
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
     assert a.nets[0].fuse is None
 
 
@@ -73,9 +71,7 @@ def test_multiscale_l1_is_zero_for_downsampled_truth_and_positive_otherwise() ->
     assert float(multiscale_l1(outs, y)) == pytest.approx(0.1, rel=1e-5)
 
 
-@pytest.mark.parametrize(
-    "bad", [{"n_scales": 0}, {"n_scales": 5}, {"fusion": "mul"}, {"depth": 0}]
-)
+@pytest.mark.parametrize("bad", [{"n_scales": 0}, {"n_scales": 5}, {"fusion": "mul"}, {"depth": 0}])
 def test_config_is_bounded(bad: dict) -> None:
     with pytest.raises(ValueError, match="validation error"):
         FusionUNetConfig(**bad)

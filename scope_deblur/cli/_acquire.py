@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ._progress import bar, err, print_json
 
 
-def load_core(config: Path):  # type: ignore[no-untyped-def]
+def load_core(config: Path) -> Any:
     """Return a UniMMCore with ``config`` loaded (C++ and ``#py`` Python devices)."""
     from pymmcore_plus.experimental.unicore import UniMMCore
 
@@ -35,7 +36,7 @@ def load_core(config: Path):  # type: ignore[no-untyped-def]
     return core
 
 
-def load_sequence(path: Path):  # type: ignore[no-untyped-def]
+def load_sequence(path: Path) -> Any:
     """Read a useq ``MDASequence`` from YAML or JSON."""
     import useq
 

@@ -40,12 +40,15 @@ def train(
             raise ValueError("--steps applies to fusion only; delpnet trains for --minutes")
         kwargs["steps"] = steps
     if model == "delpnet":
-        from ..training._delpnet import train_delpnet as fn
+        from ..training._delpnet import train_delpnet
+
+        metrics = train_delpnet(data, out, **kwargs)  # type: ignore[arg-type]
     elif model == "fusion":
-        from ..training._fusion import train_fusion as fn
+        from ..training._fusion import train_fusion
+
+        metrics = train_fusion(data, out, **kwargs)  # type: ignore[arg-type]
     else:
         raise ValueError(f"unknown model {model!r}; choose delpnet or fusion")
-    metrics = fn(data, out, **kwargs)
     if json_:
         print_json(metrics)
     else:

@@ -43,7 +43,7 @@ class _WorldDevice:
         """Name of the simulated world this device belongs to."""
         return self._world_name
 
-    @world.setter
+    @world.setter  # type: ignore[no-redef]
     def world(self, value: str) -> None:
         self._world_name = str(value)
 
@@ -104,7 +104,7 @@ class DemoCamera(_WorldDevice, SimpleCameraDevice):
         """Photoelectrons per sample count at 10 ms (brightness of the stain)."""
         return self._photons_per_count
 
-    @photons_per_count.setter
+    @photons_per_count.setter  # type: ignore[no-redef]
     def photons_per_count(self, value: float) -> None:
         self._photons_per_count = float(value)
 
@@ -113,7 +113,7 @@ class DemoCamera(_WorldDevice, SimpleCameraDevice):
         """Gaussian read noise, in electrons RMS."""
         return self._read_noise
 
-    @read_noise.setter
+    @read_noise.setter  # type: ignore[no-redef]
     def read_noise(self, value: float) -> None:
         self._read_noise = float(value)
 

@@ -79,16 +79,11 @@ class SubUNet(nn.Module):
         super().__init__()
         widths = [width * 2**i for i in range(depth + 1)]
         self.stem = DoubleConv(1, widths[0])
-        self.down = nn.ModuleList(
-            DoubleConv(widths[i], widths[i + 1]) for i in range(depth)
-        )
+        self.down = nn.ModuleList(DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(
-            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
-            for i in range(depth)
+            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth)
         )
-        self.dec = nn.ModuleList(
-            DoubleConv(2 * widths[i], widths[i]) for i in range(depth)
-        )
+        self.dec = nn.ModuleList(DoubleConv(2 * widths[i], widths[i]) for i in range(depth))
         self.head = nn.Conv2d(widths[0], 1, 1)
         # eq. 8: concatenate, then a 1×1 conv back to the encoder width.
         self.fuse = (
@@ -98,9 +93,7 @@ class SubUNet(nn.Module):
         )
         self.fusion = fusion
 
-    def _fuse(
-        self, i: int, enc: torch.Tensor, coarse: list[torch.Tensor] | None
-    ) -> torch.Tensor:
+    def _fuse(self, i: int, enc: torch.Tensor, coarse: list[torch.Tensor] | None) -> torch.Tensor:
         if coarse is None:
             return enc
         dec = _up2(coarse[i])
@@ -141,9 +134,7 @@ class FusionUNet(nn.Module):
         self.config = config or FusionUNetConfig()
         c = self.config
         self.nets = nn.ModuleList(
-            SubUNet(
-                width=c.base_width, depth=c.depth, fusion=None if k == 0 else c.fusion
-            )
+            SubUNet(width=c.base_width, depth=c.depth, fusion=None if k == 0 else c.fusion)
             for k in range(c.n_scales)
         )
 
@@ -170,8 +161,5 @@ class FusionUNet(nn.Module):
 def multiscale_l1(outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Multi-scale L1 loss (eq. 6): mean over scales of |ŷ_k − down(y, 2^(N−1−k))|."""
     n = len(outputs)
-    losses = [
-        F.l1_loss(y.float(), _down(target, 2 ** (n - 1 - k)))
-        for k, y in enumerate(outputs)
-    ]
+    losses = [F.l1_loss(y.float(), _down(target, 2 ** (n - 1 - k))) for k, y in enumerate(outputs)]
     return torch.stack(losses).mean()

@@ -25,9 +25,7 @@ def _as_batch(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
         return x[None], True
     if x.ndim == 3:
         return x, False
-    raise ValueError(
-        f"expected an (H, W) or (B, H, W) tensor, got shape {tuple(x.shape)}"
-    )
+    raise ValueError(f"expected an (H, W) or (B, H, W) tensor, got shape {tuple(x.shape)}")
 
 
 def blur(images: torch.Tensor, psf: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -55,9 +53,7 @@ def blur(images: torch.Tensor, psf: torch.Tensor | np.ndarray) -> torch.Tensor:
         kernel = kernel[None]
     k = kernel.shape[-1]
     if kernel.shape[-2] != k or k % 2 == 0:
-        raise ValueError(
-            f"PSF must be square with an odd side, got {tuple(kernel.shape)}"
-        )
+        raise ValueError(f"PSF must be square with an odd side, got {tuple(kernel.shape)}")
     h, w = x.shape[-2:]
     pad = k // 2
     xf = x.to(torch.float32)[:, None]
@@ -107,7 +103,7 @@ def defocus(
 
     x, squeeze = _as_batch(sharp)
     x = x.to(torch.float32)
-    zs = [float(z_um)] * x.shape[0] if np.isscalar(z_um) else [float(z) for z in z_um]  # type: ignore[arg-type]
+    zs = [float(z_um)] * x.shape[0] if isinstance(z_um, int | float) else [float(z) for z in z_um]
     if len(zs) != x.shape[0]:
         raise ValueError(f"got {len(zs)} defocus values for a batch of {x.shape[0]}")
     # Group images by z so each PSF is built and transformed once.
@@ -117,13 +113,9 @@ def defocus(
         out[idx] = blur(x[idx], born_wolf_psf(z, optics))
     out = out.clamp_min(0)
     if photons is not None:
-        q = torch.quantile(
-            x.flatten(1)[:, :: max(1, x[0].numel() // 100_000)], 0.999, dim=1
-        )
+        q = torch.quantile(x.flatten(1)[:, :: max(1, x[0].numel() // 100_000)], 0.999, dim=1)
         scale = (photons / q.clamp_min(1e-12))[:, None, None]
         counts = torch.poisson(out * scale, generator=generator)
-        noise = (
-            torch.randn(out.shape, generator=generator, device=out.device) * read_noise
-        )
+        noise = torch.randn(out.shape, generator=generator, device=out.device) * read_noise
         out = (counts + noise) / scale
     return out[0] if squeeze else out

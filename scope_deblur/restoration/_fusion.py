@@ -111,7 +111,7 @@ class FusionRestorer:
             raise ValueError(f"model card of {weights!r} has no valid fusion config: {e}") from e
         net = FusionUNet(config=config)
         load_state_dict(weights, net)
-        self.net = net.eval().to(self.device).to(memory_format=torch.channels_last)
+        self.net = net.eval().to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.dtype = self._pick_dtype(dtype)
         m = net.multiple
         self.tile = max(m, -(-int(tile) // m) * m)

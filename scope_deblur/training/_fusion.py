@@ -137,13 +137,14 @@ def train_fusion(
     rng = np.random.default_rng(seed)
     train, _val = _load(data_dir)
     config = FusionUNetConfig(n_scales=n_scales, fusion=fusion, base_width=base_width, depth=depth)
-    model = FusionUNet(config=config).to(dev).to(memory_format=torch.channels_last)
+    model = FusionUNet(config=config).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     bank = [_draw_psf(rng) for _ in range(BANK)]
     budget = minutes * 60.0
     t0 = time.perf_counter()
     step, losses, log = 0, [], []
     amp = dev.type == "cpu" or dev.type == "cuda"
+
     def progress_fraction(elapsed: float) -> float:
         return step / steps if steps else elapsed / budget
 
