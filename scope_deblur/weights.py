@@ -20,12 +20,19 @@ __all__ = ["load_card", "load_state_dict", "models_dir", "save_weights", "sha256
 
 
 def models_dir() -> Path:
-    """Return the folder of shipped weights (installed package data, else the repo's)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_models", here.parent / "models"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"no models folder found next to {here}")
+    """Return the folder of shipped weights: the checkout's ``models/``, else the wheel's."""
+    import importlib.util
+
+    checkout = Path(__file__).resolve().parent.parent / "models"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("scope_deblur_models")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    raise FileNotFoundError(
+        f"no shipped models found (looked in {checkout} and for scope_deblur_models); "
+        "reinstall scope-deblur"
+    )
 
 
 def resolve(name_or_path: str | Path) -> Path:
