@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,14 @@ def run_cli(*args, timeout=600):
     # pymmcore-widgets (imported by the GUI tests) sets PYMM_SIGNALS_BACKEND=qt in
     # os.environ; a headless CLI child must not inherit it.
     env = {k: v for k, v in os.environ.items() if k != "PYMM_SIGNALS_BACKEND"}
+    # Run outside the checkout, so the installed package is what gets tested.
     return subprocess.run(
         [sys.executable, "-m", "scope_deblur", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         env=env,
+        cwd=tempfile.gettempdir(),
     )
 
 
@@ -35,6 +38,12 @@ def assert_one_line_error(proc, *needles):
     assert "Traceback" not in proc.stderr
     for needle in needles:
         assert needle in lines[0]
+
+
+def test_installed_command_runs_outside_the_checkout():
+    proc = run_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "demo" in proc.stdout and "restore" in proc.stdout
 
 
 def test_missing_file_exits_2(tmp_path):
