@@ -14,6 +14,17 @@ from scope_deblur.protocols import DefocusEstimate
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread: on a shared 2-core machine small ops stall otherwise."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def demo_core():
     """A UniMMCore with the demo microscope; released after the test."""
     from scope_deblur.demo import load_demo_core

@@ -25,15 +25,7 @@ from scope_deblur.restoration import (
 )
 
 SAMPLES = Path(__file__).parents[1] / "scope_deblur" / "data" / "samples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The test machine is shared: multi-threaded small ops stall under contention.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,7 @@ from scope_deblur.protocols import DefocusEstimate, Restorer
 from scope_deblur.restoration import RLRestorer, estimate_background, richardson_lucy
 
 SAMPLES = Path(__file__).parents[1] / "scope_deblur" / "data" / "samples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The test machine is shared: multi-threaded small ops stall under contention.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
