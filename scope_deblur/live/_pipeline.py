@@ -82,6 +82,7 @@ class LivePipeline:
         self.frame_times: list[float] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._writer: RestoredWriter | None = None
+        self._planned = 0
         self._worker: threading.Thread | None = None
         self._indices: list[dict[str, int]] = []
 
@@ -109,9 +110,6 @@ class LivePipeline:
         index = {str(getattr(a, "value", a)): int(v) for a, v in event.index.items()}
         self._indices.append(index)
         self.records.append(FrameRecord(frame=k, index=_fmt_index(index)))
-        if self._writer is None:
-            n = max(getattr(self, "_planned", 0), k + 1)
-            self._writer = RestoredWriter(self.out, n, img.shape[-2:])
         try:
             self._queue.put_nowait((k, img.copy(), time.perf_counter()))
         except queue.Full:
@@ -136,7 +134,11 @@ class LivePipeline:
             self._process(batch, "live")
 
     def _process(self, batch: list[tuple[int, np.ndarray, float]], mode: str) -> None:
-        assert self._writer is not None
+        # Only the worker (and, after it has stopped, the catch-up) gets here, so the
+        # output file is created off the acquisition thread.
+        if self._writer is None:
+            n = max(self._planned, len(self.records))
+            self._writer = RestoredWriter(self.out, n, batch[0][1].shape[-2:])
         try:
             estimates = [self.estimator.estimate(frame) for _, frame, _ in batch]
             frames = [frame for _, frame, _ in batch]
@@ -181,7 +183,7 @@ class LivePipeline:
         if self._worker is not None:
             self._queue.put(_STOP)
             self._worker.join()
-        if self._writer is None:
+        if not self.records:
             return None
         todo = sorted(
             set(self.skipped) | {r.frame for r in self.records if r.mode == "passthrough"}
@@ -199,6 +201,8 @@ class LivePipeline:
                 self._process([(k, frame, time.perf_counter())], "catch-up")
                 if progress is not None:
                     progress(i + 1, len(todo))
+        if self._writer is None:  # only if the worker died before its first frame
+            raise RuntimeError(f"no restored frame was written to {self.out}")
         return self._writer.close(self.records)
 
 

@@ -61,7 +61,6 @@ class RestoredWriter:
         self._mm = tifffile.memmap(
             self._partial, shape=(n_frames, *shape), dtype=np.float32, photometric="minisblack"
         )
-        self._mm[:] = np.nan
         self._lock = threading.Lock()
         self.table_path = self.path.with_name("frames.csv")
         self._names = [f.name for f in fields(FrameRecord)]
