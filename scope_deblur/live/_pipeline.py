@@ -57,7 +57,8 @@ class LivePipeline:
     batch_size : int
         Queued frames restored together when the restorer has ``restore_batch``.
     scorer : Scorer, optional
-        Called per frame to fill the truth and quality fields (demo microscope).
+        Called per frame after the run, from the saved raw and restored frames, to fill
+        the truth and quality fields (demo microscope).
     """
 
     def __init__(
@@ -156,7 +157,7 @@ class LivePipeline:
             estimates = [DefocusEstimate(None, 0.0, 0.0)] * len(batch)
             error = f"{type(e).__name__}: {e}"
         done = time.perf_counter()
-        for (k, frame, t0), est, out in zip(batch, estimates, outputs, strict=True):
+        for (k, _, t0), est, out in zip(batch, estimates, outputs, strict=True):
             rec = self.records[k]
             rec.mode = "passthrough" if error else mode
             rec.error = error
@@ -165,11 +166,6 @@ class LivePipeline:
             rec.defocus_um = np.nan if est.defocus_um is None else float(est.defocus_um)
             rec.confidence = float(est.confidence)
             rec.latency_ms = 1e3 * (done - t0)
-            if self.scorer is not None:
-                try:
-                    self.scorer(frame, out, rec)
-                except Exception:
-                    log.exception("scoring failed on frame %d", k)
             self._writer.write(rec, out)
 
     # --- end of run -----------------------------------------------------------
@@ -203,7 +199,21 @@ class LivePipeline:
                     progress(i + 1, len(todo))
         if self._writer is None:  # only if the worker died before its first frame
             raise RuntimeError(f"no restored frame was written to {self.out}")
+        if self.scorer is not None and raw_path is not None:
+            self._score(raw_path, self._writer)
         return self._writer.close(self.records)
+
+    def _score(self, raw_path: Path, writer: RestoredWriter) -> None:
+        """Score every frame after the run, so scoring never slows live restoration."""
+        from .._rawfile import read_frames
+
+        assert self.scorer is not None
+        keys = [r.frame for r in self.records]
+        for k, raw in read_frames(raw_path, self._indices, keys):
+            try:
+                self.scorer(raw, writer.read(k), self.records[k])
+            except Exception:
+                log.exception("scoring failed on frame %d", k)
 
 
 def _fmt_index(index: dict[str, int]) -> str:

@@ -74,6 +74,11 @@ class RestoredWriter:
             with open(self.table_path, "a", newline="") as f:
                 csv.DictWriter(f, self._names).writerow(asdict(record))
 
+    def read(self, frame: int) -> np.ndarray:
+        """Return a copy of restored frame ``frame``."""
+        with self._lock:
+            return np.array(self._mm[frame])
+
     def close(self, records: list[FrameRecord]) -> Path:
         """Trim to the acquired frames, write the final TIFF and the full table."""
         import tifffile
