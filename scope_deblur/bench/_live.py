@@ -83,6 +83,8 @@ def bench_live(
     estimator, restorer = build_estimator(dev), build_restorer(method, dev)
     batch = 4 if dev == "cuda" else 1
     results = []
+    with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports, PSF cache, first frames
+        _stream(max(fps), 5, Path(tmp), None)
     for i, rate in enumerate(fps):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
