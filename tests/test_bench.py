@@ -1,0 +1,36 @@
+import pytest
+from scope_deblur.bench import bench_latency, bench_live
+
+KEYS = {
+    "size",
+    "estimate_ms",
+    "restore_ms",
+    "awdvd_ms",
+    "rl_torch_ms",
+    "rl_skimage_ms",
+    "throughput_fps",
+    "achieved_tflops",
+    "peak_tflops",
+    "peak_memory_mb",
+}
+
+
+def test_bench_latency_reports_the_design_shape():
+    result = bench_latency([96], device="cpu", repeats=1, rl_iterations=2)
+    assert {"device", "torch", "threads", "results"} <= set(result)
+    (row,) = result["results"]
+    assert KEYS <= set(row)
+    assert row["size"] == 96
+    assert row["restore_ms"] > 0 and row["rl_skimage_ms"] > 0
+    assert 0 < row["achieved_tflops"] and 0 < row["peak_tflops"]
+
+
+def test_bench_live_counts_every_frame():
+    result = bench_live([20], frames=6, method="none", device="cpu")
+    (row,) = result["results"]
+    off, on = row["without_restoration"], row["with_restoration"]
+    assert off["frames_acquired"] == off["frames_saved_raw"] == 6
+    assert on["frames_acquired"] == on["frames_saved_raw"] == 6
+    assert on["frames_restored_live"] + on["frames_caught_up"] == 6
+    assert on["frames_failed"] == 0
+    assert on["achieved_fps"] == pytest.approx(20, rel=0.5)
