@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._device import resolve_device
 from ..io import check_frame
 from ..patches import BG_MAX_COUNTS, BG_RANGE_COUNTS, full_scale_of, patch_grid
 from ..protocols import DefocusEstimate
@@ -80,10 +81,7 @@ class DelpNetEstimator:
             raise ValueError(f"model card of {weights!r} has no valid DelpNet config") from e
         self.model = DelpNet(config=cfg)
         load_state_dict(weights, self.model)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+        device = resolve_device(device)
         self.device, self.config, self.card = device, cfg, card
         self.stride = int(stride or cfg.patch)
         if not 1 <= self.stride <= cfg.patch:

@@ -92,18 +92,11 @@ class FusionRestorer:
     ) -> None:
         import torch
 
+        from .._device import resolve_device
         from ..nets.fusion_unet import FusionUNet, FusionUNetConfig
         from ..weights import load_card, load_state_dict
 
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' requested but CUDA is not available")
-        self.device = torch.device(
-            "cuda"
-            if device == "cuda" or (device == "auto" and torch.cuda.is_available())
-            else "cpu"
-        )
+        self.device = torch.device(resolve_device(device))
         self.card: dict[str, Any] = load_card(weights)
         try:
             config = FusionUNetConfig(**self.card["config"])

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._device import resolve_device
 from ._data import (
     DEFAULT_VAL_IMAGE,
     REAL_Z00_DIR,
@@ -153,16 +154,6 @@ def soft_labels(n_levels: int, n_classes: int, sigma: float) -> Any:
     return t
 
 
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return device
-
-
 def patch_metrics(
     model: Any, gen: SyntheticDefocus, n: int, *, device: str = "cpu", batch: int = 256
 ) -> dict[str, Any]:
@@ -252,7 +243,7 @@ def train_delpnet(
     from ..optics import BBBC006_OPTICS
     from ..weights import save_weights
 
-    dev = _device(device)
+    dev = resolve_device(device)
     if dev == "cpu":
         torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -372,7 +363,7 @@ def evaluate_delpnet(
     from ..estimation import DelpNetEstimator
     from ..io import read_image
 
-    est = DelpNetEstimator(weights, device=_device(device))
+    est = DelpNetEstimator(weights, device=resolve_device(device))
     paths = in_focus_paths(data_dir)
     _, val = split_by_image(paths, (DEFAULT_VAL_IMAGE,))
     sharp = load_in_focus(val)

@@ -121,16 +121,13 @@ def train_fusion(
     """
     import torch
 
+    from .._device import resolve_device
     from ..nets.fusion_unet import FusionUNet, FusionUNetConfig, multiscale_l1
     from ..optics import BBBC006_OPTICS
     from ..optics._family import FAMILY_RANGES
     from ..weights import save_weights
 
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    dev = torch.device(resolve_device(device))
     if dev.type == "cpu" and threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
