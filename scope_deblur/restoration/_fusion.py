@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..io import check_frame
+from ..patches import patch_starts
 from ..protocols import DefocusEstimate
 
 __all__ = ["FusionRestorer", "bench_restore"]
@@ -47,13 +48,6 @@ def _match_flux(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     diff = float(x.sum(dtype=np.float64) - y.sum(dtype=np.float64)) / y.size
     return (y + diff).astype(np.float32)
-
-
-def _starts(size: int, tile: int, step: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    s = list(range(0, size - tile, step))
-    return [*s, size - tile]
 
 
 class FusionRestorer:
@@ -161,7 +155,8 @@ class FusionRestorer:
             return self._forward(xp[None])[0, :h, :w]
         acc = np.zeros((ph, pw), np.float32)
         wsum = np.zeros((ph, pw), np.float32)
-        ys, xs = _starts(ph, th, th - self.overlap), _starts(pw, tw, tw - self.overlap)
+        ys = patch_starts(ph, th, th - self.overlap)
+        xs = patch_starts(pw, tw, tw - self.overlap)
         for y0 in ys:
             for x0 in xs:
                 out = self._forward(np.ascontiguousarray(xp[None, y0 : y0 + th, x0 : x0 + tw]))[0]
