@@ -23,6 +23,29 @@ def test_bench_latency_reports_the_design_shape():
     assert row["size"] == 96
     assert row["restore_ms"] > 0 and row["rl_skimage_ms"] > 0
     assert 0 < row["achieved_tflops"] and 0 < row["peak_tflops"]
+    assert row["conv_tflops"] > 0  # the conv hooks fired
+
+
+def test_bench_latency_takes_rectangular_frames():
+    result = bench_latency([(40, 72)], device="cpu", repeats=1, rl_iterations=1)
+    (row,) = result["results"]
+    assert row["size"] == "40x72" and row["shape"] == [40, 72]
+    assert row["rl_speedup"] == pytest.approx(row["rl_skimage_ms"] / row["rl_torch_ms"])
+
+
+@pytest.mark.parametrize(("text", "sizes"), [("512", [512]), ("512, 520X696", [512, (520, 696)])])
+def test_sizes_option_parses_sides_and_pairs(text, sizes):
+    from scope_deblur.cli._tools import _sizes
+
+    assert _sizes(text) == sizes
+
+
+@pytest.mark.parametrize("text", ["", "8", "512,axb", "520x"])
+def test_sizes_option_rejects_bad_input(text):
+    from scope_deblur.cli._tools import _sizes
+
+    with pytest.raises(ValueError, match="--sizes"):
+        _sizes(text)
 
 
 def test_bench_live_counts_every_frame():

@@ -42,15 +42,15 @@ def matmul_peak_tflops(device: str, dtype: Any, n: int = 2048, repeats: int = 5)
     return 2 * n**3 / (t * 1e-3) / 1e12
 
 
-def _frame(size: int, defocus_um: float = 16.0) -> np.ndarray:
+def _frame(shape: tuple[int, int], defocus_um: float = 16.0) -> np.ndarray:
     import torch
 
     from ..demo._world import sample_field
     from ..optics import defocus
 
     field = sample_field()
-    reps = (-(-size // field.shape[0]), -(-size // field.shape[1]))
-    sharp = np.tile(field, reps)[:size, :size] + 100.0
+    reps = (-(-shape[0] // field.shape[0]), -(-shape[1] // field.shape[1]))
+    sharp = np.tile(field, reps)[: shape[0], : shape[1]] + 100.0
     gen = torch.Generator().manual_seed(0)
     return defocus(torch.from_numpy(sharp), defocus_um, generator=gen).numpy()
 
@@ -62,15 +62,59 @@ def _model_flops(restorer: Any, frame: np.ndarray) -> float:
 
     m = restorer.net.multiple
     h, w = (-(-s // m) * m for s in frame.shape)
-    x = torch.zeros(1, 1, min(h, restorer.tile), min(w, restorer.tile), device=restorer.device)
+    x = torch.zeros(
+        1,
+        1,
+        min(h, restorer.tile),
+        min(w, restorer.tile),
+        device=restorer.device,
+        dtype=restorer.dtype,
+    )
     tiles = -(-h // restorer.tile) * -(-w // restorer.tile)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         restorer.net(x)
     return float(counter.get_total_flops()) * tiles
 
 
+def _conv_seconds(restorer: Any, fn: Callable[[], Any]) -> float:
+    """Wall time spent inside the network's convolutions during one call of ``fn``.
+
+    Forward hooks bracket every conv module (synchronising CUDA), so the time
+    excludes pooling, up-sampling, concatenation and the pre/post-processing.
+    """
+    import torch
+    from torch import nn
+
+    cuda = restorer.device.type == "cuda"
+    total, started = 0.0, [0.0]
+
+    def before(*_: Any) -> None:
+        if cuda:
+            torch.cuda.synchronize()
+        started[0] = time.perf_counter()
+
+    def after(*_: Any) -> None:
+        nonlocal total
+        if cuda:
+            torch.cuda.synchronize()
+        total += time.perf_counter() - started[0]
+
+    convs = [m for m in restorer.net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    handles = [
+        h
+        for m in convs
+        for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))
+    ]
+    try:
+        fn()
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
 def bench_latency(
-    sizes: Sequence[int] = (512, 1024, 2048),
+    sizes: Sequence[int | tuple[int, int]] = (512, (520, 696), 1024, 2048),
     *,
     device: str = "auto",
     repeats: int = 5,
@@ -78,7 +122,11 @@ def bench_latency(
     skimage_max_size: int = 1024,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Measure every stage per frame size; see ``scope-deblur bench``."""
+    """Measure every stage per frame size; see ``scope-deblur bench``.
+
+    A size is a side (square frames) or an ``(height, width)`` pair; scikit-image
+    runs only on frames of at most ``skimage_max_size``² pixels.
+    """
     import torch
 
     from ..estimation import DelpNetEstimator
@@ -108,7 +156,9 @@ def bench_latency(
             _bench_size(size, stages, sync, repeats, rl_iterations, skimage_max_size, tick)
         )
         results[-1]["peak_tflops"] = peak
-        results[-1]["roofline_fraction"] = results[-1]["achieved_tflops"] / peak
+        row = results[-1]
+        row["roofline_fraction"] = row["achieved_tflops"] / peak
+        row["conv_roofline_fraction"] = row["conv_tflops"] / peak if row["conv_tflops"] else None
     return {
         "device": torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({_cpu_name()})",
         "torch": torch.__version__,
@@ -122,9 +172,10 @@ def bench_latency(
 
 def _cpu_name() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     import platform
@@ -133,7 +184,7 @@ def _cpu_name() -> str:
 
 
 def _bench_size(
-    size: int,
+    size: int | tuple[int, int],
     stages: tuple[Any, Any, Any, Any],
     sync: Callable[[], None] | None,
     repeats: int,
@@ -141,7 +192,7 @@ def _bench_size(
     skimage_max_size: int,
     tick: Callable[[], None],
 ) -> dict[str, Any]:
-    """Time every stage on one defocused ``size``×``size`` frame."""
+    """Time every stage on one defocused frame of ``size`` (a side or ``(h, w)``)."""
     import resource
 
     import torch
@@ -151,11 +202,16 @@ def _bench_size(
 
     estimator, fusion, awdvd, rl = stages
     dev = fusion.device.type
-    frame = _frame(size)
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    frame = _frame(shape)
     est = estimator.estimate(frame)
     if dev == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    row: dict[str, Any] = {"size": size, "defocus_estimate_um": est.defocus_um}
+    row: dict[str, Any] = {
+        "size": size if isinstance(size, int) else f"{shape[0]}x{shape[1]}",
+        "shape": list(shape),
+        "defocus_estimate_um": est.defocus_um,
+    }
     t = time_ms(lambda: estimator.estimate(frame), repeats, sync=sync)
     row.update(estimate_ms=t["median"], estimate_p95_ms=t["p95"])
     tick()
@@ -169,6 +225,9 @@ def _bench_size(
     flops = _model_flops(fusion, frame)
     row["gflops_per_frame"] = flops / 1e9
     row["achieved_tflops"] = flops / (row["restore_ms"] * 1e-3) / 1e12
+    # The roofline target concerns the convolutions: time them alone as well.
+    conv_s = _conv_seconds(fusion, lambda: fusion.restore_full(frame))
+    row["conv_tflops"] = flops / conv_s / 1e12 if conv_s > 0 else None
     t = time_ms(lambda: awdvd.restore(frame, est), max(1, repeats // 2), sync=sync)
     row.update(awdvd_ms=t["median"], awdvd_p95_ms=t["p95"])
     tick()
@@ -176,11 +235,14 @@ def _bench_size(
     row.update(rl_torch_ms=t["median"], rl_torch_p95_ms=t["p95"])
     tick()
     row["rl_skimage_ms"] = None  # minutes per frame at large sizes: skipped there
-    if size <= skimage_max_size:
-        psf = born_wolf_psf(est.defocus_um or 16.0)
+    if frame.size <= skimage_max_size**2:
+        # Same dtype (float32) and iteration count as the torch RL.
+        psf = born_wolf_psf(est.defocus_um or 16.0).astype(np.float32)
         scaled = frame / frame.max()
-        t = time_ms(lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False), 1)
+        run = lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False)  # noqa: E731
+        t = time_ms(run, max(1, repeats // 2))
         row["rl_skimage_ms"] = t["median"]
+        row["rl_speedup"] = t["median"] / row["rl_torch_ms"]
     tick()
     row["peak_memory_mb"] = (
         torch.cuda.max_memory_allocated() / 2**20

@@ -9,12 +9,19 @@ import typer
 from ._progress import bar, err, print_json
 
 
-def _sizes(text: str) -> list[int]:
+def _sizes(text: str) -> list[int | tuple[int, int]]:
+    """Parse ``512,520x696``: sides of square frames or ``HxW`` pairs."""
+    sizes: list[int | tuple[int, int]] = []
     try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
+        for item in filter(None, (s.strip().lower() for s in text.split(","))):
+            h, x, w = item.partition("x")
+            sizes.append((int(h), int(w)) if x else int(h))
     except ValueError:
-        raise ValueError(f"--sizes must be comma-separated integers, got {text!r}") from None
-    if not sizes or min(sizes) < 16:
+        raise ValueError(
+            f"--sizes must be comma-separated sides or HxW pairs (512,520x696), got {text!r}"
+        ) from None
+    sides = [s for size in sizes for s in (size if isinstance(size, tuple) else (size,))]
+    if not sides or min(sides) < 16:
         raise ValueError(f"--sizes must list frame sides of at least 16 px, got {text!r}")
     return sizes
 
@@ -23,8 +30,8 @@ def train(
     model: str = typer.Argument(..., help="delpnet or fusion."),
     data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
     out: Path = typer.Option(..., help="Output path stem, e.g. models/delpnet."),
-    minutes: float = typer.Option(None, help="Training wall-clock budget (default: as shipped)."),
-    steps: int = typer.Option(None, min=1, help="fusion: exact step budget (reproducible)."),
+    minutes: float = typer.Option(None, help="Wall-clock cap (default none: run all steps)."),
+    steps: int = typer.Option(None, min=1, help="Step budget (default: as shipped)."),
     seed: int = typer.Option(0, min=0, help="Seed of the data and the initial weights."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print the training metrics as JSON."),
@@ -36,8 +43,6 @@ def train(
     if minutes is not None:
         kwargs["minutes"] = minutes
     if steps is not None:
-        if model != "fusion":
-            raise ValueError("--steps applies to fusion only; delpnet trains for --minutes")
         kwargs["steps"] = steps
     if model == "delpnet":
         from ..training._delpnet import train_delpnet
@@ -83,7 +88,7 @@ def evaluate(
 
 
 def bench(
-    sizes: str = typer.Option("512,1024,2048", help="Frame sides to time."),
+    sizes: str = typer.Option("512,520x696,1024,2048", help="Frame sides, or HxW pairs, to time."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     repeats: int = typer.Option(5, min=1, help="Timed repetitions per stage."),
     live: bool = typer.Option(False, "--live", help="Live throughput on the demo instead."),

@@ -5,11 +5,13 @@ for every level (random training image, forward model and noise each), is refres
 few frames per step, and every batch is cut as random 84-px crops from the pool, the
 level drawn uniformly (balanced classes); blurring whole
 frames is far cheaper than blurring patches. The forward model is randomised
-(DESIGN.md, Sim-to-real): Born–Wolf at a slightly jittered NA, then, with some
-probability, an extra Gaussian whose σ grows with |z|, because real blur at 30-40 µm
-is smooth and Gaussian-like. Splits are by image (``a07`` held out).
+(DESIGN.md, Sim-to-real): half the frames come from the pupil-function family of
+:mod:`scope_deblur.optics` (aberrations, apodisation, smoothing), the other half
+from Born–Wolf at a slightly jittered NA, with some probability followed by an extra
+Gaussian whose σ grows with |z|, because real blur at 30-40 µm is smooth and
+Gaussian-like. Splits are by image (``a07`` held out).
 
-Run ``python -m scope_deblur.training._delpnet --minutes 14 --out models/delpnet``.
+Run ``python -m scope_deblur.training._delpnet --steps 4000 --out models/delpnet``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ class SyntheticDefocus:
     per_level : int
         Number of blurred whole frames kept per level to cut crops from.
     randomise : bool
-        Use the randomised forward-model family; ``False``: plain Born–Wolf.
+        Use the randomised forward models; ``False``: plain Born–Wolf.
+    p_family : float
+        With ``randomise``, the share of frames drawn from the pupil-function family.
     """
 
     def __init__(
@@ -69,8 +73,10 @@ class SyntheticDefocus:
         per_level: int = 2,
         patch: int = 84,
         randomise: bool = True,
+        p_family: float = 0.5,
     ) -> None:
         self.rng = np.random.default_rng(seed)
+        self.p_family = p_family
         self.levels = np.asarray(levels_um, dtype=np.float64)
         self.patch, self.randomise = patch, randomise
         # Background-free signal: subtract the frame's dark level (camera offset).
@@ -81,10 +87,12 @@ class SyntheticDefocus:
     def _psf(self, z: float) -> np.ndarray:
         from scipy.ndimage import gaussian_filter
 
-        from ..optics import BBBC006_OPTICS, born_wolf_psf
+        from ..optics import BBBC006_OPTICS, born_wolf_psf, sample_psf
 
         if not self.randomise:
             return born_wolf_psf(z, BBBC006_OPTICS)
+        if self.rng.random() < self.p_family:
+            return sample_psf(z, self.rng)
         na = float(np.round(self.rng.uniform(0.485, 0.515), 3))
         psf = born_wolf_psf(z, BBBC006_OPTICS.model_copy(update={"na": na}))
         if self.rng.random() < 0.8:
@@ -200,7 +208,8 @@ def train_delpnet(
     data_dir: str | Path | None = None,
     out: str | Path = "models/delpnet",
     *,
-    minutes: float = 14.0,
+    steps: int = 4000,
+    minutes: float | None = None,
     seed: int = 0,
     levels_um: list[float] | None = None,
     device: str = "auto",
@@ -212,7 +221,9 @@ def train_delpnet(
     bf16: bool = True,
     label_sigma: float = 0.5,
 ) -> dict[str, Any]:
-    """Train DelpNet for ``minutes`` of wall time, save weights + card, return metrics.
+    """Train DelpNet for ``steps`` steps, save weights + card, return metrics.
+
+    On one CPU thread with a fixed seed the run is reproducible step for step.
 
     Parameters
     ----------
@@ -220,8 +231,10 @@ def train_delpnet(
         Folder of in-focus images; ``a07`` is held out for validation.
     out : path
         Output stem: writes ``out.safetensors`` and ``out.json``.
-    minutes : float
-        Wall-time budget of the optimisation loop.
+    steps : int
+        Optimisation steps (the learning rate decays over them).
+    minutes : float, optional
+        Stop earlier once this wall time is spent (then not reproducible).
     seed : int
         Seed of the initialisation and of the data stream.
     levels_um : list of float, optional
@@ -240,7 +253,7 @@ def train_delpnet(
     import torch.nn.functional as F
 
     from ..nets import DelpNet, DelpNetConfig
-    from ..optics import BBBC006_OPTICS
+    from ..optics import BBBC006_OPTICS, FAMILY_RANGES
     from ..weights import save_weights
 
     dev = resolve_device(device)
@@ -253,12 +266,13 @@ def train_delpnet(
     gen = SyntheticDefocus(load_in_focus(train_p), levels, seed=seed)
     model = DelpNet(config=cfg).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    nl, t0, step, budget = len(levels), time.perf_counter(), 0, minutes * 60.0
+    nl, t0, step = len(levels), time.perf_counter(), 0
+    budget = np.inf if minutes is None else minutes * 60.0
     soft = soft_labels(nl, cfg.n_classes, label_sigma)
     losses: list[float] = []
-    while (elapsed := time.perf_counter() - t0) < budget:
-        for g in opt.param_groups:  # cosine decay over the wall-time budget
-            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * elapsed / budget)))
+    while step < steps and (elapsed := time.perf_counter() - t0) < budget:
+        for g in opt.param_groups:  # cosine decay over the steps
+            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * step / steps)))
         x, y, _ = gen.batch(batch)
         gen.refresh(2)
         if not background_class:  # paper's ablation: bg patches are dropped
@@ -300,13 +314,14 @@ def train_delpnet(
         "training_data": {
             "train": [p.name for p in train_p],
             "val": [p.name for p in val_p],
-            "forward_model": "Born-Wolf, NA 0.485-0.515, p=0.8 extra "
-            "Gaussian sigma U(0,0.8)+z*U(0,0.25) px; photons 200-5000 "
-            "log-uniform, read noise 1-5, offset 90-130",
+            "forward_model": "p=0.5 pupil-function family (FAMILY_RANGES: "
+            f"{FAMILY_RANGES.model_dump(mode='json')}); else Born-Wolf, NA "
+            "0.485-0.515, p=0.8 extra Gaussian sigma U(0,0.8)+z*U(0,0.25) px; "
+            "photons 200-5000 log-uniform, read noise 1-5, offset 90-130",
         },
         "seed": seed,
         "label_sigma_levels": label_sigma,
-        "command": f"python -m scope_deblur.training._delpnet --minutes {minutes:g} "
+        "command": f"scope-deblur train delpnet --data <in_focus> --steps {steps} "
         f"--seed {seed} --out {out}",
         "batch": batch,
         "lr": lr,
@@ -384,8 +399,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Train DelpNet on synthetic defocus.")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("models/delpnet"))
-    ap.add_argument("--minutes", type=float, default=14.0)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     a = ap.parse_args()
-    train_delpnet(a.data, a.out, minutes=a.minutes, seed=a.seed, device=a.device)
+    train_delpnet(a.data, a.out, steps=a.steps, seed=a.seed, device=a.device)
