@@ -138,3 +138,16 @@ def test_import_loads_neither_torch_nor_qt():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["bench", "--sizes", "512,axb"], "--sizes"),
+        (["bench", "--live", "--fps", "10,x"], "--fps"),
+        (["train", "ablation", "--minutes", "1"], "--steps"),
+    ],
+)
+def test_bad_tool_options_exit_2(tmp_path, args, needle):
+    extra = ["--data", tmp_path, "--out", tmp_path / "m"] if args[0] == "train" else []
+    assert_one_line_error(run_cli(*args, *extra), needle)

@@ -26,6 +26,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path.with_suffix(".safetensors"))
 
 
+@pytest.fixture(scope="module")
+def conditioned(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny seeded random fusion U-Net that takes the defocus as a second channel."""
+    from scope_deblur.nets.fusion_unet import FusionUNet, FusionUNetConfig
+    from scope_deblur.weights import save_weights
+
+    torch.manual_seed(0)
+    cfg = FusionUNetConfig(n_scales=2, base_width=4, depth=1, conditioned=True)
+    path = tmp_path_factory.mktemp("w") / "conditioned"
+    save_weights(FusionUNet(config=cfg), path, {"config": cfg.model_dump()})
+    return str(path.with_suffix(".safetensors"))
+
+
 def _cells(h: int, w: int, seed: int = 0) -> np.ndarray:
     """Blobs on an offset, in uint16-like counts."""
     rng = np.random.default_rng(seed)
@@ -81,6 +94,18 @@ def test_batch_equals_one_by_one(tiny: str) -> None:
     batch = r.restore_batch(frames, ests)
     for f, e, b in zip(frames, ests, batch, strict=True):
         np.testing.assert_allclose(b, r.restore(f, e), rtol=1e-5, atol=1e-3)
+
+
+def test_conditioned_model_uses_the_estimate(conditioned: str) -> None:
+    r = FusionRestorer(conditioned, device="cpu", dtype="float32")
+    frame = _cells(48, 40)
+    near, far = r.restore(frame, DefocusEstimate(8.0, 1.0)), r.restore(frame, FAR)
+    assert not np.allclose(near, far)
+    batch = r.restore_batch([frame, frame], [DefocusEstimate(8.0, 1.0), FAR])
+    np.testing.assert_allclose(batch[0], near, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(batch[1], far, rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError, match="defocus"):
+        r.restore_full(frame)
 
 
 @pytest.mark.parametrize("bad", [np.full((8, 8), np.nan), np.zeros((0, 5)), np.zeros((2, 3, 4))])

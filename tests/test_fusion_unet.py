@@ -75,3 +75,14 @@ def test_multiscale_l1_is_zero_for_downsampled_truth_and_positive_otherwise() ->
 def test_config_is_bounded(bad: dict) -> None:
     with pytest.raises(ValueError, match="validation error"):
         FusionUNetConfig(**bad)
+
+
+def test_conditioned_net_reads_the_defocus_plane() -> None:
+    torch.manual_seed(0)
+    net = FusionUNet(config=FusionUNetConfig(n_scales=2, base_width=4, depth=1, conditioned=True))
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        near = net(torch.cat([x, torch.full_like(x, 0.2)], 1))
+        far = net(torch.cat([x, torch.full_like(x, 0.8)], 1))
+    assert near.shape == (1, 1, 16, 16)
+    assert not torch.allclose(near, far)

@@ -202,7 +202,7 @@ def _bench_size(
 
     estimator, fusion, awdvd, rl = stages
     dev = fusion.device.type
-    shape = (size, size) if isinstance(size, int) else tuple(size)
+    shape = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     frame = _frame(shape)
     est = estimator.estimate(frame)
     if dev == "cuda":
@@ -215,7 +215,7 @@ def _bench_size(
     t = time_ms(lambda: estimator.estimate(frame), repeats, sync=sync)
     row.update(estimate_ms=t["median"], estimate_p95_ms=t["p95"])
     tick()
-    t = time_ms(lambda: fusion.restore_full(frame), repeats, sync=sync)
+    t = time_ms(lambda: fusion.restore_full(frame, est.defocus_um), repeats, sync=sync)
     row.update(restore_ms=t["median"], restore_p95_ms=t["p95"])
     tick()
     batch, ests = [frame] * 4, [est] * 4
@@ -226,7 +226,7 @@ def _bench_size(
     row["gflops_per_frame"] = flops / 1e9
     row["achieved_tflops"] = flops / (row["restore_ms"] * 1e-3) / 1e12
     # The roofline target concerns the convolutions: time them alone as well.
-    conv_s = _conv_seconds(fusion, lambda: fusion.restore_full(frame))
+    conv_s = _conv_seconds(fusion, lambda: fusion.restore_full(frame, est.defocus_um))
     row["conv_tflops"] = flops / conv_s / 1e12 if conv_s > 0 else None
     t = time_ms(lambda: awdvd.restore(frame, est), max(1, repeats // 2), sync=sync)
     row.update(awdvd_ms=t["median"], awdvd_p95_ms=t["p95"])

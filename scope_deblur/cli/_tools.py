@@ -26,8 +26,20 @@ def _sizes(text: str) -> list[int | tuple[int, int]]:
     return sizes
 
 
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise ValueError(
+            f"--fps must be comma-separated frame rates (10,20,50), got {text!r}"
+        ) from None
+    if not rates or min(rates) <= 0:
+        raise ValueError(f"--fps must list positive frame rates, got {text!r}")
+    return rates
+
+
 def train(
-    model: str = typer.Argument(..., help="delpnet or fusion."),
+    model: str = typer.Argument(..., help="delpnet, fusion, or ablation (fusion N=1..4 x mode)."),
     data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
     out: Path = typer.Option(..., help="Output path stem, e.g. models/delpnet."),
     minutes: float = typer.Option(None, help="Wall-clock cap (default none: run all steps)."),
@@ -52,8 +64,16 @@ def train(
         from ..training._fusion import train_fusion
 
         metrics = train_fusion(data, out, **kwargs)  # type: ignore[arg-type]
+    elif model == "ablation":
+        from ..training._ablation import run_ablation
+
+        if minutes is not None:
+            raise ValueError("--minutes does not apply to the ablation; give --steps")
+        kwargs.pop("progress")
+        with bar("ablation") as (update,):
+            metrics = run_ablation(data, out, progress=update, **kwargs)
     else:
-        raise ValueError(f"unknown model {model!r}; choose delpnet or fusion")
+        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion or ablation")
     if json_:
         print_json(metrics)
     else:
@@ -99,12 +119,13 @@ def bench(
     """Time estimation and restoration per frame size, or live throughput (--live)."""
     from ..bench import bench_latency, bench_live
 
+    # Bad input fails here, before any progress bar.
+    frame_sizes, rates = _sizes(sizes), _rates(fps)
     with bar("benchmarking") as (update,):
         if live:
-            rates = [float(f) for f in fps.split(",") if f.strip()]
             result = bench_live(rates, frames=frames, device=device, progress=update)
         else:
-            result = bench_latency(_sizes(sizes), device=device, repeats=repeats, progress=update)
+            result = bench_latency(frame_sizes, device=device, repeats=repeats, progress=update)
     if json_:
         print_json(result)
     else:

@@ -15,6 +15,11 @@ feature fusion" (seed paper, shared/papers/fusion-unet-head-to-tail.txt, §2).
 
 ``N = 1`` is a plain U-Net. The input height and width must be multiples of
 :attr:`FusionUNet.multiple`; the restorer pads frames to it.
+
+With ``conditioned=True`` (our extension, not in the paper) the input has a second
+channel: a constant plane holding the estimated defocus divided by
+:data:`Z_SCALE_UM`, so one network can adapt its deblurring to the depth instead
+of guessing it blind. It is down-sampled with the image like any channel.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-__all__ = ["FusionUNet", "FusionUNetConfig", "multiscale_l1"]
+__all__ = ["Z_SCALE_UM", "FusionUNet", "FusionUNetConfig", "multiscale_l1"]
+
+Z_SCALE_UM = 40.0
+"""Defocus that maps to 1.0 in the conditioning plane."""
 
 
 class FusionUNetConfig(BaseModel):
@@ -38,6 +46,12 @@ class FusionUNetConfig(BaseModel):
     fusion: Literal["sum", "concat"] = "sum"
     base_width: int = Field(16, ge=4, le=64)
     depth: int = Field(3, ge=1, le=5)
+    conditioned: bool = False
+
+    @property
+    def in_channels(self) -> int:
+        """Image, plus the defocus plane when conditioned."""
+        return 2 if self.conditioned else 1
 
 
 # ---------------------------------------------------------------- helpers
@@ -75,10 +89,10 @@ class SubUNet(nn.Module):
     one per level, finest first.
     """
 
-    def __init__(self, *, width: int, depth: int, fusion: str | None) -> None:
+    def __init__(self, *, width: int, depth: int, fusion: str | None, in_channels: int = 1) -> None:
         super().__init__()
         widths = [width * 2**i for i in range(depth + 1)]
-        self.stem = DoubleConv(1, widths[0])
+        self.stem = DoubleConv(in_channels, widths[0])
         self.down = nn.ModuleList(DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth)
@@ -134,7 +148,12 @@ class FusionUNet(nn.Module):
         self.config = config or FusionUNetConfig()
         c = self.config
         self.nets = nn.ModuleList(
-            SubUNet(width=c.base_width, depth=c.depth, fusion=None if k == 0 else c.fusion)
+            SubUNet(
+                width=c.base_width,
+                depth=c.depth,
+                fusion=None if k == 0 else c.fusion,
+                in_channels=c.in_channels,
+            )
             for k in range(c.n_scales)
         )
 
@@ -144,7 +163,10 @@ class FusionUNet(nn.Module):
         return 2 ** (self.config.n_scales - 1 + self.config.depth)
 
     def forward_scales(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Return every scale's output, coarsest first (eq. 3-5); ``x`` is (B,1,H,W)."""
+        """Return every scale's output, coarsest first (eq. 3-5).
+
+        ``x`` is ``(B, in_channels, H, W)``; every output is ``(B, 1, h, w)``.
+        """
         n = self.config.n_scales
         outputs: list[torch.Tensor] = []
         coarse: list[torch.Tensor] | None = None

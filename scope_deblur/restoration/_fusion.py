@@ -5,6 +5,9 @@ padded by reflection to the network's multiple, restored whole or in overlapping
 tiles blended with linear ramps, mapped back to the input's intensity units and
 rescaled so that the total flux above the background equals the input's.
 
+A conditioned network (``config.conditioned``) also gets the frame's estimated
+defocus as a constant input plane.
+
 Do no harm (DESIGN.md, Sim-to-real): the network's output is blended with the
 input by a weight that ramps from 0 at ``defocus_um <= in_focus_um`` to 1 at
 ``2 * in_focus_um``, times a ramp in the estimator's confidence. A frame the
@@ -136,31 +139,40 @@ class FusionRestorer:
 
     # ------------------------------------------------------------------ inference
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    @property
+    def conditioned(self) -> bool:
+        """Whether the network takes the defocus estimate as an input."""
+        return bool(self.net.config.conditioned)
+
+    def _forward(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:
         """Run the net on a normalised (B, H, W) batch whose sides fit its multiple."""
         import torch
 
-        x = torch.from_numpy(batch[:, None]).to(self.device, self.dtype)
+        from ..training._fusion import with_defocus_plane
+
+        planes = with_defocus_plane(batch[:, None], z_um) if self.conditioned else batch[:, None]
+        x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device, self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             y = self.net(x)
         return y.float()[:, 0].cpu().numpy()
 
-    def _restore_normalised(self, xn: np.ndarray) -> np.ndarray:
+    def _restore_normalised(self, xn: np.ndarray, z_um: float) -> np.ndarray:
         m = self.net.multiple
         h, w = xn.shape
         ph, pw = max(-(-h // m) * m, m), max(-(-w // m) * m, m)
         xp = np.pad(xn, ((0, ph - h), (0, pw - w)), mode="symmetric")
         th, tw = min(ph, self.tile), min(pw, self.tile)
         if (th, tw) == (ph, pw):
-            return self._forward(xp[None])[0, :h, :w]
+            return self._forward(xp[None], np.array([z_um]))[0, :h, :w]
         acc = np.zeros((ph, pw), np.float32)
         wsum = np.zeros((ph, pw), np.float32)
         ys = patch_starts(ph, th, th - self.overlap)
         xs = patch_starts(pw, tw, tw - self.overlap)
         for y0 in ys:
             for x0 in xs:
-                out = self._forward(np.ascontiguousarray(xp[None, y0 : y0 + th, x0 : x0 + tw]))[0]
+                tile = xp[None, y0 : y0 + th, x0 : x0 + tw]
+                out = self._forward(tile, np.array([z_um]))[0]
                 wy = _window(th, self.overlap, y0 > 0, y0 + th < ph)
                 wx = _window(tw, self.overlap, x0 > 0, x0 + tw < pw)
                 wt = wy[:, None] * wx[None, :]
@@ -168,13 +180,18 @@ class FusionRestorer:
                 wsum[y0 : y0 + th, x0 : x0 + tw] += wt
         return (acc / wsum)[:h, :w]
 
-    def restore_full(self, frame: np.ndarray) -> np.ndarray:
-        """Restore ``frame`` with the network regardless of any estimate (input units)."""
+    def restore_full(self, frame: np.ndarray, defocus_um: float | None = None) -> np.ndarray:
+        """Restore ``frame`` with the network, whatever the gate says (input units).
+
+        A conditioned network needs ``defocus_um``; a blind one ignores it.
+        """
         from ..training._fusion import normalise
 
         x = check_frame(frame)
+        if self.conditioned and (defocus_um is None or not np.isfinite(defocus_um)):
+            raise ValueError("this fusion model is conditioned on defocus: give defocus_um")
         lo, s = normalise(x)
-        y = self._restore_normalised((x - lo) / s) * s + lo
+        y = self._restore_normalised((x - lo) / s, float(defocus_um or 0.0)) * s + lo
         # Conserve flux exactly (blur conserves it, so must restoration).
         return _match_flux(x, y)
 
@@ -190,7 +207,7 @@ class FusionRestorer:
         a = self.strength(estimate)
         if a == 0.0:
             return x.copy()
-        y = self.restore_full(x)
+        y = self.restore_full(x, estimate.defocus_um if estimate else None)
         return y if a == 1.0 else (a * y + (1 - a) * x).astype(np.float32)
 
     def restore_batch(
@@ -217,7 +234,8 @@ class FusionRestorer:
                     for i, (lo, s) in zip(todo, maps, strict=True)
                 ]
             ).astype(np.float32)
-            ys = self._forward(batch)[:, :h, :w]
+            zs = np.array([estimates[i].defocus_um for i in todo], np.float32)  # type: ignore[union-attr]
+            ys = self._forward(batch, zs)[:, :h, :w]
             for i, (lo, s), yn in zip(todo, maps, ys, strict=True):
                 y = _match_flux(xs[i], yn * s + lo)
                 out[i] = (alphas[i] * y + (1 - alphas[i]) * xs[i]).astype(np.float32)
@@ -246,11 +264,11 @@ def bench_restore(
         torch.set_num_threads(int(threads))
     r = FusionRestorer(weights, device=device, dtype=dtype, tile=max(512, size))
     frame = np.random.default_rng(0).uniform(100, 1000, (size, size)).astype(np.float32)
-    r.restore_full(frame)  # warm-up
+    r.restore_full(frame, 16.0)  # warm-up
     times = []
     for _ in range(int(repeats)):
         t = time.perf_counter()
-        r.restore_full(frame)
+        r.restore_full(frame, 16.0)
         if r.device.type == "cuda":
             torch.cuda.synchronize()
         times.append((time.perf_counter() - t) * 1000)

@@ -9,7 +9,9 @@ A bank of PSFs is drawn at the start and one member is redrawn every step, so th
 family is sampled on the fly at a bounded cost.
 
 Inputs are normalised per crop, ``(x − p1) / (p99.9 − p1)``; targets (sharp image in
-the same units: offset and background kept, blur removed) use the input's map.
+the same units: offset and background kept, blur removed) use the input's map. A
+conditioned model also gets the crop's defocus, jittered by ``Z_JITTER_UM`` so that
+it learns to live with the estimator's error.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalise", "train_fusion"]
+__all__ = ["normalise", "train_fusion", "with_defocus_plane"]
 
 CROP = 128
 BATCH = 8
 Z_MAX = 40.0
 P_PLAIN = 0.2  # fraction of plain Born–Wolf PSFs in the bank
 BANK = 96
+Z_JITTER_UM = 2.0  # σ of the defocus fed to a conditioned model (DelpNet's MAE ~2.6 µm)
 
 
 def normalise(x: np.ndarray) -> tuple[float, float]:
@@ -44,18 +47,19 @@ def _draw_psf(rng: np.random.Generator) -> tuple[float, np.ndarray]:
     return z, np.asarray(psf, dtype=np.float32)
 
 
-def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray]:
-    """One batch of (noisy blurred input, sharp target), both normalised by the input."""
+def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return one batch: inputs, targets (both normalised by the input), defocus µm."""
     import torch
 
     from ..optics import blur
     from ..optics._family import camera
 
-    xs, ys = [], []
+    xs, ys, zs = [], [], []
     for _ in range(BATCH):
         i = int(rng.integers(len(images)))
         img, off, q = images[i]
-        _z, psf = bank[int(rng.integers(len(bank)))]
+        z, psf = bank[int(rng.integers(len(bank)))]
+        zs.append(z)
         psf = np.rot90(psf, int(rng.integers(4))).copy()
         m = psf.shape[0] // 2
         h, w = img.shape
@@ -74,7 +78,18 @@ def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray]:
         lo, s = normalise(noisy)
         xs.append((noisy - lo) / s)
         ys.append((sharp - lo) / s)
-    return np.stack(xs)[:, None].astype(np.float32), np.stack(ys)[:, None].astype(np.float32)
+    x, y = (np.stack(a)[:, None].astype(np.float32) for a in (xs, ys))
+    return x, y, np.asarray(zs, np.float32)
+
+
+def with_defocus_plane(x: np.ndarray, z_um: np.ndarray) -> np.ndarray:
+    """Append the conditioning channel (``z / Z_SCALE_UM``) to a ``(B, 1, H, W)`` batch."""
+    from ..nets.fusion_unet import Z_SCALE_UM
+
+    plane = np.broadcast_to(
+        (np.abs(z_um).astype(np.float32) / Z_SCALE_UM)[:, None, None, None], x.shape
+    )
+    return np.concatenate([x, plane], axis=1)
 
 
 def _load(data_dir: str | Path | None) -> tuple[list, list]:
@@ -108,6 +123,7 @@ def train_fusion(
     fusion: str = "sum",
     base_width: int = 16,
     depth: int = 3,
+    conditioned: bool = False,
     device: str = "auto",
     progress: bool = True,
     lr: float = 2e-3,
@@ -133,7 +149,13 @@ def train_fusion(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     train, _val = _load(data_dir)
-    config = FusionUNetConfig(n_scales=n_scales, fusion=fusion, base_width=base_width, depth=depth)
+    config = FusionUNetConfig(
+        n_scales=n_scales,
+        fusion=fusion,
+        base_width=base_width,
+        depth=depth,
+        conditioned=conditioned,
+    )
     model = FusionUNet(config=config).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     bank = [_draw_psf(rng) for _ in range(BANK)]
@@ -149,7 +171,10 @@ def train_fusion(
         for g in opt.param_groups:  # warm-up then cosine decay over wall time
             g["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * frac))
         bank[step % BANK] = _draw_psf(rng)
-        x, y = _sample(train, bank, rng)
+        x, y, z = _sample(train, bank, rng)
+        if conditioned:
+            z_seen = np.clip(z + rng.normal(0, Z_JITTER_UM, z.shape), 0, Z_MAX)
+            x = with_defocus_plane(x, z_seen)
         xt = torch.from_numpy(x).to(dev).to(memory_format=torch.channels_last)
         yt = torch.from_numpy(y).to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
@@ -181,6 +206,7 @@ def train_fusion(
             "z_um": [0.0, Z_MAX],
             "p_z0": 0.08,
             "psf_bank": BANK,
+            "z_jitter_um": Z_JITTER_UM if conditioned else None,
         },
         "normalisation": "per frame: (x - p1) / (p99.9 - p1); output mapped back to input units",
         "training": {
