@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["resolve_device"]
+__all__ = ["describe_device", "resolve_device"]
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -22,3 +22,22 @@ def resolve_device(device: str = "auto") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for, but torch sees no CUDA GPU; use cpu")
     return device
+
+
+def describe_device(device: str) -> str:
+    """Name the hardware behind a resolved device, for benchmarks and model cards."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(device)
+    name = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            name = next(
+                (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), name
+            )
+    except OSError:
+        import platform
+
+        name = platform.processor() or name
+    return f"cpu ({name}, {torch.get_num_threads()} threads)"

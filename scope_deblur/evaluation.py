@@ -181,26 +181,28 @@ def evaluate_real(
     *,
     z00_dir: str | Path = REAL_Z00_DIR,
     in_focus_dir: str | Path | None = None,
-    defocus_um: float = 32.0,
+    defocus_um: float | None = None,
     weights: str = "fusion",
     device: str = "auto",
 ) -> dict[str, Any]:
     """Restore the real z00 frames and compare blind statistics with real in-focus frames.
 
-    Restorers are given ``defocus_um`` (the nominal 32 µm of plane z00, confidence 1).
+    Restorers get what they get in the product: the shipped DelpNet's estimate of each
+    frame (defocus, confidence and map), unless ``defocus_um`` fixes one value for all.
 
     Returns
     -------
     dict
         Median statistics (see :func:`realism_stats`) for ``in_focus``, ``input``,
-        ``fusion`` and ``rl``, each with ``area_ratio`` (median nucleus area over the
-        in-focus median) and ``spectrum_log_error`` (mean |log| ratio of radial power
-        spectra to the in-focus median, up to 0.25 cycles/px).
+        ``fusion``, ``rl`` and ``awdvd``, each with ``area_ratio`` (median nucleus area
+        over the in-focus median) and ``spectrum_log_error`` (mean |log| ratio of radial
+        power spectra to the in-focus median, up to 0.25 cycles/px); ``estimates_um``,
+        the defocus the restorers were given.
     """
+    from .estimation import DelpNetEstimator
     from .io import check_frame, read_image
-    from .protocols import DefocusEstimate
-    from .restoration._fusion import FusionRestorer
-    from .restoration._rl import RLRestorer
+    from .protocols import DefocusEstimate, Restorer
+    from .restoration import AWDVDRestorer, FusionRestorer, RLRestorer
     from .training._data import in_focus_paths
 
     files = sorted(p for p in Path(z00_dir).iterdir() if p.suffix.lower() in {".tif", ".tiff"})
@@ -208,17 +210,25 @@ def evaluate_real(
         raise FileNotFoundError(f"no .tif images in {z00_dir}")
     real = [check_frame(read_image(p)) for p in files]
     sharp = [check_frame(read_image(p)) for p in in_focus_paths(in_focus_dir)]
-    est = DefocusEstimate(float(defocus_um), 1.0)
-    fusion, rl = FusionRestorer(weights, device=device), RLRestorer(device=device)
-    sets = {
-        "in_focus": sharp,
-        "input": real,
-        "fusion": [fusion.restore(x, est) for x in real],
-        "rl": [rl.restore(x, est) for x in real],
+    if defocus_um is None:
+        estimator = DelpNetEstimator(device=device)
+        ests = [estimator.estimate(x) for x in real]
+    else:
+        ests = [DefocusEstimate(float(defocus_um), 1.0)] * len(real)
+    restorers: dict[str, Restorer] = {
+        "fusion": FusionRestorer(weights, device=device),
+        "rl": RLRestorer(device=device),
+        "awdvd": AWDVDRestorer(device=device),
     }
+    sets = {"in_focus": sharp, "input": real}
+    for name, restorer in restorers.items():
+        sets[name] = [restorer.restore(x, e) for x, e in zip(real, ests, strict=True)]
     stats = {k: [realism_stats(x) for x in v] for k, v in sets.items()}
     ref_spec = np.median([s["spectrum"] for s in stats["in_focus"]], axis=0)
-    out: dict[str, Any] = {"defocus_um": defocus_um, "n_real": len(real)}
+    out: dict[str, Any] = {
+        "estimates_um": [e.defocus_um for e in ests],
+        "n_real": len(real),
+    }
     for k, st in stats.items():
         summ = _summary(st)
         spec = np.median([s["spectrum"] for s in st], axis=0)
@@ -239,8 +249,8 @@ def _figure(path: str | Path, sets: dict[str, list[np.ndarray]], stats: dict) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = ["input", "fusion", "rl", "in_focus"]
-    fig, axes = plt.subplots(3, 4, figsize=(16, 11))
+    cols = ["input", "fusion", "rl", "awdvd", "in_focus"]
+    fig, axes = plt.subplots(3, 5, figsize=(20, 11))
     for row, idx in enumerate((0, 5)):
         for c, name in enumerate(cols):
             img = sets[name][idx % len(sets[name])]
@@ -263,6 +273,8 @@ def _figure(path: str | Path, sets: dict[str, list[np.ndarray]], stats: dict) ->
         vals = [np.median([s[key] for s in stats[n]]) for n in cols]
         axes[2, j].bar(cols, vals)
         axes[2, j].set_title(key)
+        axes[2, j].tick_params(axis="x", labelrotation=30)
+    axes[2, 4].axis("off")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)

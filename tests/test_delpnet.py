@@ -51,3 +51,19 @@ def test_expected_um_reads_levels() -> None:
     assert z[0].item() == pytest.approx(2.0, abs=1e-4)
     assert conf[0].item() == pytest.approx(1.0, abs=1e-4)
     assert p_bg[0].item() < 1e-6 and p_bg[1].item() > 0.99
+
+
+def test_confidence_tolerance_grows_with_defocus() -> None:
+    levels = tuple(float(z) for z in range(0, 41, 2))
+    net = DelpNet(config=DelpNetConfig(levels_um=levels, width=4))
+
+    def spread(*zs: float) -> torch.Tensor:  # equal mass on the given levels, none on bg
+        logits = torch.full((1, len(levels) + 1), -30.0)
+        for z in zs:
+            logits[0, levels.index(z)] = 0.0
+        return logits
+
+    z, conf, _ = net.expected_um(spread(30.0, 34.0, 38.0))  # ±4 µm at 34: within 15 %
+    assert z.item() == pytest.approx(34.0, abs=1e-3) and conf.item() == pytest.approx(1.0)
+    z, conf, _ = net.expected_um(spread(2.0, 6.0, 10.0))  # ±4 µm at 6: only the centre
+    assert z.item() == pytest.approx(6.0, abs=1e-3) and conf.item() == pytest.approx(1 / 3)

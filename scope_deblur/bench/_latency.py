@@ -64,7 +64,7 @@ def _model_flops(restorer: Any, frame: np.ndarray) -> float:
     h, w = (-(-s // m) * m for s in frame.shape)
     x = torch.zeros(
         1,
-        1,
+        restorer.net.config.in_channels,
         min(h, restorer.tile),
         min(w, restorer.tile),
         device=restorer.device,
@@ -129,8 +129,8 @@ def bench_latency(
     """
     import torch
 
+    from .._device import describe_device, resolve_device
     from ..estimation import DelpNetEstimator
-    from ..methods import resolve_device
     from ..restoration import AWDVDRestorer, FusionRestorer, RLRestorer
 
     dev = resolve_device(device)
@@ -160,7 +160,7 @@ def bench_latency(
         row["roofline_fraction"] = row["achieved_tflops"] / peak
         row["conv_roofline_fraction"] = row["conv_tflops"] / peak if row["conv_tflops"] else None
     return {
-        "device": torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({_cpu_name()})",
+        "device": describe_device(dev),
         "torch": torch.__version__,
         "dtype": str(fusion.dtype).replace("torch.", ""),
         "threads": torch.get_num_threads(),
@@ -168,19 +168,6 @@ def bench_latency(
         "date": time.strftime("%Y-%m-%d"),
         "results": results,
     }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 def _bench_size(

@@ -45,7 +45,13 @@ def train(
     minutes: float = typer.Option(None, help="Wall-clock cap (default none: run all steps)."),
     steps: int = typer.Option(None, min=1, help="Step budget (default: as shipped)."),
     seed: int = typer.Option(0, min=0, help="Seed of the data and the initial weights."),
+    conditioned: bool = typer.Option(
+        False, "--conditioned", help="fusion: condition the network on the defocus estimate."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = typer.Option(
+        None, min=1, help="fusion/ablation: CPU threads (default torch's; delpnet uses 1)."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the training metrics as JSON."),
 ) -> None:
     """Train a network on synthetic defocus of in-focus images (reproduces models/)."""
@@ -56,6 +62,14 @@ def train(
         kwargs["minutes"] = minutes
     if steps is not None:
         kwargs["steps"] = steps
+    if threads is not None:
+        if model == "delpnet":
+            raise ValueError("--threads applies to fusion and ablation; delpnet uses 1 thread")
+        kwargs["threads"] = threads
+    if conditioned:
+        if model != "fusion":
+            raise ValueError("--conditioned applies to fusion only")
+        kwargs["conditioned"] = True
     if model == "delpnet":
         from ..training._delpnet import train_delpnet
 

@@ -142,6 +142,8 @@ class DelpNetEstimator:
         conf: np.ndarray,
         bg: np.ndarray,
     ) -> DefocusEstimate:
+        from ..nets.delpnet import tolerance_um
+
         p, (h, w) = self.config.patch, shape
         fg = ~bg
         acc = np.zeros((max(h, p), max(w, p)), np.float32)
@@ -156,8 +158,8 @@ class DelpNetEstimator:
         if not fg.any():
             return DefocusEstimate(None, 0.0, 0.0, dmap)
         med = float(np.median(z[fg]))
-        step = float(np.diff(self.config.levels_um).max())
-        agree = float((np.abs(z[fg] - med) <= step).mean())
+        tol = tolerance_um(med, float(np.diff(self.config.levels_um).max()))
+        agree = float((np.abs(z[fg] - med) <= tol).mean())
         confidence = float(np.clip(np.median(conf[fg]) * agree, 0.0, 1.0))
         return DefocusEstimate(med, confidence, frac, dmap)
 

@@ -137,7 +137,7 @@ def train_fusion(
     """
     import torch
 
-    from .._device import resolve_device
+    from .._device import describe_device, resolve_device
     from ..nets.fusion_unet import FusionUNet, FusionUNetConfig, multiscale_l1
     from ..optics import BBBC006_OPTICS
     from ..optics._family import FAMILY_RANGES
@@ -220,9 +220,10 @@ def train_fusion(
             "budget": f"{steps} steps" if steps else f"{minutes} min wall time",
             "seed": seed,
             "lr": lr,
-            "optimizer": "Adam, warm-up 200 steps + cosine over wall time",
+            "optimizer": "Adam, warm-up 200 steps + cosine decay",
             "autocast": "bf16" if amp else "fp32",
             "device": str(dev),
+            "hardware": describe_device(str(dev)),
             "threads": torch.get_num_threads(),
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
             "log": log,
