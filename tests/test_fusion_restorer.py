@@ -144,3 +144,21 @@ def test_shipped_model_beats_the_input_on_held_out_synthetic_defocus() -> None:
         blurred = defocus(torch.from_numpy(sharp), z, generator=gen).numpy()
         out = r.restore(blurred, DefocusEstimate(z, 1.0))
         assert psnr(sharp, out) > psnr(sharp, blurred) + 1.0
+
+
+def test_tiles_are_few_and_equal(tiny: str) -> None:
+    from scope_deblur.patches import patch_starts
+
+    r = FusionRestorer(tiny, device="cpu", tile=64, overlap=8)
+    m = r.net.multiple
+    assert r._tile_side(40) == 40  # fits: one tile, the whole side
+    for n in range(68, 400, m):
+        side = r._tile_side(n)
+        assert side <= 64 and side % m == 0
+        assert len(patch_starts(n, side, side - 8)) == -(-(n - 8) // (64 - 8)), n
+
+
+def test_thin_frame_wider_than_a_tile(tiny: str) -> None:
+    r = FusionRestorer(tiny, device="cpu", dtype="float32", tile=64, overlap=8)
+    out = r.restore(_cells(5, 150), FAR)
+    assert out.shape == (5, 150) and np.isfinite(out).all()

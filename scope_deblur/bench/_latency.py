@@ -16,11 +16,18 @@ import numpy as np
 __all__ = ["bench_latency", "matmul_peak_tflops", "time_ms"]
 
 
-def time_ms(fn: Callable[[], Any], repeats: int, *, sync: Callable[[], None] | None = None) -> dict:
+def time_ms(
+    fn: Callable[[], Any],
+    repeats: int,
+    *,
+    sync: Callable[[], None] | None = None,
+    warm_up: bool = True,
+) -> dict:
     """Return median and p95 wall time of ``fn`` in ms, after one warm-up call."""
-    fn()
-    if sync:
-        sync()
+    if warm_up:
+        fn()
+        if sync:
+            sync()
     times = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
@@ -55,25 +62,13 @@ def _frame(shape: tuple[int, int], defocus_um: float = 16.0) -> np.ndarray:
     return defocus(torch.from_numpy(sharp), defocus_um, generator=gen).numpy()
 
 
-def _model_flops(restorer: Any, frame: np.ndarray) -> float:
-    """FLOPs of the restoration network on one frame (conv + matmul, 2 per MAC)."""
-    import torch
+def _model_flops(restorer: Any, frame: np.ndarray, defocus_um: float | None) -> float:
+    """FLOPs the network spends on one frame, tiles and overlaps included (2 per MAC)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    m = restorer.net.multiple
-    h, w = (-(-s // m) * m for s in frame.shape)
-    x = torch.zeros(
-        1,
-        restorer.net.config.in_channels,
-        min(h, restorer.tile),
-        min(w, restorer.tile),
-        device=restorer.device,
-        dtype=restorer.dtype,
-    )
-    tiles = -(-h // restorer.tile) * -(-w // restorer.tile)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        restorer.net(x)
-    return float(counter.get_total_flops()) * tiles
+    with FlopCounterMode(display=False) as counter:
+        restorer.restore_full(frame, defocus_um)
+    return float(counter.get_total_flops())
 
 
 def _conv_seconds(restorer: Any, fn: Callable[[], Any]) -> float:
@@ -209,7 +204,7 @@ def _bench_size(
     t = time_ms(lambda: fusion.restore_batch(batch, ests), max(1, repeats // 2), sync=sync)
     row["throughput_fps"] = 4 / (t["median"] * 1e-3)
     tick()
-    flops = _model_flops(fusion, frame)
+    flops = _model_flops(fusion, frame, est.defocus_um)
     row["gflops_per_frame"] = flops / 1e9
     row["achieved_tflops"] = flops / (row["restore_ms"] * 1e-3) / 1e12
     # The roofline target concerns the convolutions: time them alone as well.
@@ -218,18 +213,29 @@ def _bench_size(
     t = time_ms(lambda: awdvd.restore(frame, est), max(1, repeats // 2), sync=sync)
     row.update(awdvd_ms=t["median"], awdvd_p95_ms=t["p95"])
     tick()
-    t = time_ms(lambda: rl.restore(frame, est), repeats, sync=sync)
-    row.update(rl_torch_ms=t["median"], rl_torch_p95_ms=t["p95"])
-    tick()
     row["rl_skimage_ms"] = None  # minutes per frame at large sizes: skipped there
-    if frame.size <= skimage_max_size**2:
-        # Same dtype (float32) and iteration count as the torch RL.
+    if frame.size > skimage_max_size**2:
+        t = time_ms(lambda: rl.restore(frame, est), repeats, sync=sync)
+        row.update(rl_torch_ms=t["median"], rl_torch_p95_ms=t["p95"])
+    else:
+        # The peer at the same dtype (float32) and iteration count, interleaved with
+        # the torch RL so that load changes on the machine hit both alike.
         psf = born_wolf_psf(est.defocus_um or 16.0).astype(np.float32)
         scaled = frame / frame.max()
-        run = lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False)  # noqa: E731
-        t = time_ms(run, max(1, repeats // 2))
-        row["rl_skimage_ms"] = t["median"]
-        row["rl_speedup"] = t["median"] / row["rl_torch_ms"]
+        pair = {
+            "rl_torch": lambda: rl.restore(frame, est),
+            "rl_skimage": lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False),
+        }
+        times: dict[str, list[float]] = {k: [] for k in pair}
+        for fn in pair.values():  # warm-up
+            fn()
+        for _ in range(repeats):
+            for key, fn in pair.items():
+                times[key].append(time_ms(fn, 1, sync=sync, warm_up=False)["median"])
+        for key, ts in times.items():
+            row[f"{key}_ms"] = float(np.median(ts))
+        row["rl_torch_p95_ms"] = float(np.percentile(times["rl_torch"], 95))
+        row["rl_speedup"] = row["rl_skimage_ms"] / row["rl_torch_ms"]
     tick()
     row["peak_memory_mb"] = (
         torch.cuda.max_memory_allocated() / 2**20
