@@ -16,18 +16,11 @@ import numpy as np
 __all__ = ["bench_latency", "matmul_peak_tflops", "time_ms"]
 
 
-def time_ms(
-    fn: Callable[[], Any],
-    repeats: int,
-    *,
-    sync: Callable[[], None] | None = None,
-    warm_up: bool = True,
-) -> dict:
+def time_ms(fn: Callable[[], Any], repeats: int, *, sync: Callable[[], None] | None = None) -> dict:
     """Return median and p95 wall time of ``fn`` in ms, after one warm-up call."""
-    if warm_up:
-        fn()
-        if sync:
-            sync()
+    fn()
+    if sync:
+        sync()
     times = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
@@ -213,29 +206,17 @@ def _bench_size(
     t = time_ms(lambda: awdvd.restore(frame, est), max(1, repeats // 2), sync=sync)
     row.update(awdvd_ms=t["median"], awdvd_p95_ms=t["p95"])
     tick()
+    t = time_ms(lambda: rl.restore(frame, est), repeats, sync=sync)
+    row.update(rl_torch_ms=t["median"], rl_torch_p95_ms=t["p95"])
     row["rl_skimage_ms"] = None  # minutes per frame at large sizes: skipped there
-    if frame.size > skimage_max_size**2:
-        t = time_ms(lambda: rl.restore(frame, est), repeats, sync=sync)
-        row.update(rl_torch_ms=t["median"], rl_torch_p95_ms=t["p95"])
-    else:
-        # The peer at the same dtype (float32) and iteration count, interleaved with
-        # the torch RL so that load changes on the machine hit both alike.
+    if frame.size <= skimage_max_size**2:
+        # The peer at the same dtype (float32) and iteration count, timed like the
+        # torch RL: a block of calls after a warm-up, as a stream of frames runs.
         psf = born_wolf_psf(est.defocus_um or 16.0).astype(np.float32)
         scaled = frame / frame.max()
-        pair = {
-            "rl_torch": lambda: rl.restore(frame, est),
-            "rl_skimage": lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False),
-        }
-        times: dict[str, list[float]] = {k: [] for k in pair}
-        for fn in pair.values():  # warm-up
-            fn()
-        for _ in range(repeats):
-            for key, fn in pair.items():
-                times[key].append(time_ms(fn, 1, sync=sync, warm_up=False)["median"])
-        for key, ts in times.items():
-            row[f"{key}_ms"] = float(np.median(ts))
-        row["rl_torch_p95_ms"] = float(np.percentile(times["rl_torch"], 95))
-        row["rl_speedup"] = row["rl_skimage_ms"] / row["rl_torch_ms"]
+        t = time_ms(lambda: sk_rl(scaled, psf, num_iter=rl_iterations, clip=False), repeats)
+        row["rl_skimage_ms"] = t["median"]
+        row["rl_speedup"] = t["median"] / row["rl_torch_ms"]
     tick()
     row["peak_memory_mb"] = (
         torch.cuda.max_memory_allocated() / 2**20
