@@ -17,9 +17,10 @@ feature fusion" (seed paper, shared/papers/fusion-unet-head-to-tail.txt, §2).
 :attr:`FusionUNet.multiple`; the restorer pads frames to it.
 
 With ``conditioned=True`` (our extension, not in the paper) the input has a second
-channel: a constant plane holding the estimated defocus divided by
-:data:`Z_SCALE_UM`, so one network can adapt its deblurring to the depth instead
-of guessing it blind. It is down-sampled with the image like any channel.
+channel, a constant plane holding the estimated defocus (see
+:mod:`scope_deblur.nets.fusion_inputs`), so one network can adapt its deblurring to
+the depth instead of guessing it blind. It is down-sampled with the image like any
+channel.
 """
 
 from __future__ import annotations
@@ -31,10 +32,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-__all__ = ["Z_SCALE_UM", "FusionUNet", "FusionUNetConfig", "multiscale_l1"]
-
-Z_SCALE_UM = 40.0
-"""Defocus that maps to 1.0 in the conditioning plane."""
+__all__ = ["FusionUNet", "FusionUNetConfig", "multiscale_l1"]
 
 
 class FusionUNetConfig(BaseModel):

@@ -148,7 +148,7 @@ class FusionRestorer:
         """Run the net on a normalised (B, H, W) batch whose sides fit its multiple."""
         import torch
 
-        from ..training._fusion import with_defocus_plane
+        from ..nets.fusion_inputs import with_defocus_plane
 
         planes = with_defocus_plane(batch[:, None], z_um) if self.conditioned else batch[:, None]
         x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device, self.dtype)
@@ -198,7 +198,7 @@ class FusionRestorer:
 
         A conditioned network needs ``defocus_um``; a blind one ignores it.
         """
-        from ..training._fusion import normalise
+        from ..nets.fusion_inputs import normalise
 
         x = check_frame(frame)
         if self.conditioned and (defocus_um is None or not np.isfinite(defocus_um)):
@@ -227,7 +227,7 @@ class FusionRestorer:
         self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate | None]
     ) -> list[np.ndarray]:
         """Restore several frames; equal-shaped single-tile frames share one forward pass."""
-        from ..training._fusion import normalise
+        from ..nets.fusion_inputs import normalise
 
         if len(frames) != len(estimates):
             raise ValueError(f"got {len(frames)} frames but {len(estimates)} estimates")

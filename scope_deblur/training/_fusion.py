@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalise", "train_fusion", "with_defocus_plane"]
+from ..nets.fusion_inputs import normalise, with_defocus_plane
+
+__all__ = ["train_fusion"]
 
 CROP = 128
 BATCH = 8
@@ -30,12 +32,6 @@ Z_MAX = 40.0
 P_PLAIN = 0.2  # fraction of plain Born–Wolf PSFs in the bank
 BANK = 96
 Z_JITTER_UM = 2.0  # σ of the defocus fed to a conditioned model (DelpNet's MAE ~2.6 µm)
-
-
-def normalise(x: np.ndarray) -> tuple[float, float]:
-    """Return ``(background, scale)`` of a frame: 1st percentile and p99.9 − p1 (≥ 1e-3)."""
-    lo, hi = np.percentile(x, [1.0, 99.9])
-    return float(lo), float(max(hi - lo, 1e-3 * max(abs(hi), 1.0)))
 
 
 def _draw_psf(rng: np.random.Generator) -> tuple[float, np.ndarray]:
@@ -80,16 +76,6 @@ def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ys.append((sharp - lo) / s)
     x, y = (np.stack(a)[:, None].astype(np.float32) for a in (xs, ys))
     return x, y, np.asarray(zs, np.float32)
-
-
-def with_defocus_plane(x: np.ndarray, z_um: np.ndarray) -> np.ndarray:
-    """Append the conditioning channel (``z / Z_SCALE_UM``) to a ``(B, 1, H, W)`` batch."""
-    from ..nets.fusion_unet import Z_SCALE_UM
-
-    plane = np.broadcast_to(
-        (np.abs(z_um).astype(np.float32) / Z_SCALE_UM)[:, None, None, None], x.shape
-    )
-    return np.concatenate([x, plane], axis=1)
 
 
 def _load(data_dir: str | Path | None) -> tuple[list, list]:
