@@ -27,7 +27,11 @@ def test_bench_latency_reports_the_design_shape():
 
 
 def test_bench_latency_takes_rectangular_frames():
-    result = bench_latency([(40, 72)], device="cpu", repeats=1, rl_iterations=1)
+    calls = []
+    result = bench_latency(
+        [(40, 72)], device="cpu", repeats=1, rl_iterations=1, progress=lambda *a: calls.append(a)
+    )
+    assert calls[-1][0] == calls[-1][1]  # the progress bar completes
     (row,) = result["results"]
     assert row["size"] == "40x72" and row["shape"] == [40, 72]
     assert row["rl_speedup"] == pytest.approx(row["rl_skimage_ms"] / row["rl_torch_ms"])

@@ -130,7 +130,7 @@ def bench_latency(
     stages = (estimator, fusion, awdvd, rl)
     peak = matmul_peak_tflops(dev, fusion.dtype)
     results = []
-    steps = len(sizes) * 6  # stages timed per size
+    steps = len(sizes) * 5  # estimate, restore, batch, AWDVD, RL (torch + scikit-image)
     done = 0
 
     def tick() -> None:
