@@ -1,4 +1,4 @@
-"""Figures that say more than the numbers: a run's defocus and quality traces."""
+"""Figures that say more than the numbers: a run's traces, defocus maps, confusion matrices."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from .live import FrameRecord
 
-__all__ = ["plot_run"]
+__all__ = ["plot_confusion", "plot_run", "save_defocus_map"]
 
 
 def plot_run(records: Sequence[FrameRecord], path: Path) -> Path:
@@ -66,5 +66,33 @@ def save_defocus_map(defocus_map: np.ndarray, path: Path, *, title: str = "") ->
     ax.axis("off")
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(panels: dict[str, np.ndarray], classes: Sequence[str], path: Path) -> Path:
+    """Save row-normalised confusion matrices (true rows, predicted columns) side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(6.2 * len(panels), 5.6), squeeze=False, constrained_layout=True
+    )
+    ticks = np.arange(len(classes))
+    for ax, (title, conf) in zip(axes[0], panels.items(), strict=True):
+        c = np.asarray(conf, dtype=float)
+        rows = c / np.maximum(c.sum(axis=1, keepdims=True), 1)
+        im = ax.imshow(rows, cmap="magma", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_xticks(ticks, classes, rotation=90, fontsize=7)
+        ax.set_yticks(ticks, classes, fontsize=7)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction of the true class")
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

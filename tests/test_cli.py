@@ -146,6 +146,8 @@ def test_import_loads_neither_torch_nor_qt():
         (["bench", "--sizes", "512,axb"], "--sizes"),
         (["bench", "--live", "--fps", "10,x"], "--fps"),
         (["train", "ablation", "--minutes", "1"], "--steps"),
+        (["train", "fusion", "--max-um", "20"], "delpnet only"),
+        (["train", "delpnet", "--forward", "disc", "--steps", "1"], "forward"),
     ],
 )
 def test_bad_tool_options_exit_2(tmp_path, args, needle):

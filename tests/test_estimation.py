@@ -118,9 +118,24 @@ def test_shipped_accuracy_floor_on_held_out_image() -> None:
     est = DelpNetEstimator(device="cpu", bf16=False)
     _, val = split_by_image(in_focus_paths())
     gen = SyntheticDefocus(
-        load_in_focus(val), est.config.levels_um, seed=123, per_level=1, randomise=False
+        load_in_focus(val), est.config.levels_um, seed=123, per_level=1, forward="born_wolf"
     )
     m = patch_metrics(est.model, gen, 256)
     # A regression floor, not the 95 % target (unmet): chance is ~14 % (3 of 21 levels),
     # the shipped model scores 0.43 on this seeded set.
     assert m["foreground_within_2um"] >= 0.35, m
+
+
+def test_paper_forward_model_is_poisson_on_counts() -> None:
+    """The paper's synthetic data: Born–Wolf blur, then Poisson noise on the 16-bit counts."""
+    from scope_deblur.training._delpnet import SyntheticDefocus
+
+    sharp = np.full((96, 96), 120.0, np.float32)
+    sharp[30:60, 30:60] = 1500.0
+    gen = SyntheticDefocus([sharp], [0.0, 4.0], seed=0, per_level=1, forward="paper")
+    noisy, _, _ = gen.frames[0][0]
+    assert np.array_equal(noisy, np.round(noisy))  # integer counts, offset included
+    assert abs(noisy[:20, :20].mean() - 120.0) < 3 * np.sqrt(120.0 / 400)
+    assert abs(noisy[35:55, 35:55].var() / 1500.0 - 1.0) < 0.2  # Poisson: variance = mean
+    with pytest.raises(ValueError, match="forward"):
+        SyntheticDefocus([sharp], [0.0], forward="disc")

@@ -48,6 +48,13 @@ def train(
     conditioned: bool = typer.Option(
         False, "--conditioned", help="fusion: condition the network on the defocus estimate."
     ),
+    max_um: float = typer.Option(
+        None, min=2, max=200, help="delpnet: deepest level, levels 2 um apart (default 40)."
+    ),
+    forward: str = typer.Option(
+        None, help="delpnet: training forward model, mixture (default), born_wolf or paper."
+    ),
+    no_bg: bool = typer.Option(False, "--no-bg", help="delpnet: no 'bg' class (ablation)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int = typer.Option(
         None, min=1, help="fusion/ablation: CPU threads (default torch's; delpnet uses 1)."
@@ -70,6 +77,14 @@ def train(
         if model != "fusion":
             raise ValueError("--conditioned applies to fusion only")
         kwargs["conditioned"] = True
+    delpnet_only = {
+        "levels_um": None if max_um is None else [float(z) for z in range(0, int(max_um) + 1, 2)],
+        "forward": forward,
+        "background_class": False if no_bg else None,
+    }
+    if model != "delpnet" and any(v is not None for v in delpnet_only.values()):
+        raise ValueError("--max-um, --forward and --no-bg apply to delpnet only")
+    kwargs.update({k: v for k, v in delpnet_only.items() if v is not None})
     if model == "delpnet":
         from ..training._delpnet import train_delpnet
 
@@ -106,9 +121,20 @@ def evaluate(
         raise ValueError(f"unknown model {model!r}; choose delpnet, fusion or all")
     results = {}
     if model in ("delpnet", "all"):
+        from ..report import plot_confusion
         from ..training._delpnet import evaluate_delpnet
 
-        results["delpnet"] = evaluate_delpnet(seed=seed, device=device)
+        results["delpnet"] = res = evaluate_delpnet(seed=seed, device=device)
+        panels = {
+            f"{title}: {res[key]['foreground_within_2um']:.0%} within ±2 µm": res[key]["confusion"]
+            for key, title in (
+                ("synthetic_born_wolf", "held-out a07, Born–Wolf"),
+                ("synthetic_randomised", "held-out a07, training mixture"),
+            )
+        }
+        res["figure"] = str(
+            plot_confusion(panels, res["classes"], figure / "delpnet_confusion.png")
+        )
     if model in ("fusion", "all"):
         from ..evaluation import evaluate_real, evaluate_restoration
 

@@ -4,14 +4,22 @@ Data are generated on the fly and seeded: a pool of whole blurred frames, ``per_
 for every level (random training image, forward model and noise each), is refreshed a
 few frames per step, and every batch is cut as random 84-px crops from the pool, the
 level drawn uniformly (balanced classes); blurring whole
-frames is far cheaper than blurring patches. The forward model is randomised
-(DESIGN.md, Sim-to-real): half the frames come from the pupil-function family of
-:mod:`scope_deblur.optics` (aberrations, apodisation, smoothing), the other half
-from Born–Wolf at a slightly jittered NA, with some probability followed by an extra
-Gaussian whose σ grows with |z|, because real blur at 30-40 µm is smooth and
-Gaussian-like. Splits are by image (``a07`` held out).
+frames is far cheaper than blurring patches. Splits are by image (``a07`` held out).
 
-Run ``python -m scope_deblur.training._delpnet --steps 4000 --out models/delpnet``.
+Forward models (``forward``):
+
+- ``"mixture"`` (the shipped model, DESIGN.md Sim-to-real): half the frames come
+  from the pupil-function family of :mod:`scope_deblur.optics` (aberrations,
+  apodisation, smoothing), because real blur at 30-40 µm is smooth and
+  Gaussian-like; the other half from Born–Wolf at a slightly jittered NA, a share
+  ``p_smooth`` of them followed by an extra Gaussian whose σ grows with |z|.
+  Camera: 200-5000 photons at the 99.9th percentile, read noise 1-5, offset 90-130.
+- ``"born_wolf"``: plain Born–Wolf with that camera (held-out evaluation).
+- ``"paper"``: the paper's synthetic data (section 2.1): Born–Wolf blur of the
+  16-bit image, then Poisson noise on its counts.
+
+Run ``scope-deblur train delpnet --data <in_focus> --out models/delpnet`` (the shipped
+model); ``--max-um 20 --forward paper [--no-bg]`` gives the paper's setting.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from .._device import resolve_device
+from ..patches import BG_MAX_COUNTS as BG_MAX
+from ..patches import BG_RANGE_COUNTS as BG_RANGE
 from ._data import (
     DEFAULT_VAL_IMAGE,
     REAL_Z00_DIR,
@@ -32,10 +42,20 @@ from ._data import (
     split_by_image,
 )
 
-__all__ = ["SyntheticDefocus", "evaluate_delpnet", "patch_metrics", "train_delpnet"]
+__all__ = [
+    "FORWARD_MODELS",
+    "SyntheticDefocus",
+    "evaluate_delpnet",
+    "patch_metrics",
+    "train_delpnet",
+]
 
-from ..patches import BG_MAX_COUNTS as BG_MAX
-from ..patches import BG_RANGE_COUNTS as BG_RANGE
+FORWARD_MODELS = ("mixture", "born_wolf", "paper")
+
+
+def _check_forward(forward: str) -> None:
+    if forward not in FORWARD_MODELS:
+        raise ValueError(f"forward must be one of {', '.join(FORWARD_MODELS)}, got {forward!r}")
 
 
 def normalise(patches: np.ndarray) -> np.ndarray:
@@ -58,10 +78,13 @@ class SyntheticDefocus:
         Seed of all randomness.
     per_level : int
         Number of blurred whole frames kept per level to cut crops from.
-    randomise : bool
-        Use the randomised forward models; ``False``: plain Born–Wolf.
+    forward : {"mixture", "born_wolf", "paper"}
+        Forward model and camera (see the module docstring).
     p_family : float
-        With ``randomise``, the share of frames drawn from the pupil-function family.
+        With ``"mixture"``, the share of frames drawn from the pupil-function family.
+    p_smooth : float
+        With ``"mixture"``, the share of the other (Born–Wolf) frames that get extra
+        Gaussian smoothing.
     """
 
     def __init__(
@@ -72,15 +95,18 @@ class SyntheticDefocus:
         seed: int = 0,
         per_level: int = 2,
         patch: int = 84,
-        randomise: bool = True,
+        forward: str = "mixture",
         p_family: float = 0.5,
+        p_smooth: float = 0.8,
     ) -> None:
+        _check_forward(forward)
         self.rng = np.random.default_rng(seed)
-        self.p_family = p_family
+        self.forward, self.p_family, self.p_smooth = forward, p_family, p_smooth
         self.levels = np.asarray(levels_um, dtype=np.float64)
-        self.patch, self.randomise = patch, randomise
+        self.patch = patch
         # Background-free signal: subtract the frame's dark level (camera offset).
-        self.sharp = [np.clip(s - np.percentile(s, 0.1), 0, None) for s in sharp]
+        self.dark = [float(np.percentile(s, 0.1)) for s in sharp]
+        self.sharp = [np.clip(s - d, 0, None) for s, d in zip(sharp, self.dark, strict=True)]
         self.q = [float(np.percentile(s, 99.9)) for s in self.sharp]
         self.frames = [[self._frame(c) for _ in range(per_level)] for c in range(len(self.levels))]
 
@@ -89,13 +115,13 @@ class SyntheticDefocus:
 
         from ..optics import BBBC006_OPTICS, born_wolf_psf, sample_psf
 
-        if not self.randomise:
+        if self.forward != "mixture":
             return born_wolf_psf(z, BBBC006_OPTICS)
         if self.rng.random() < self.p_family:
             return sample_psf(z, self.rng)
         na = float(np.round(self.rng.uniform(0.485, 0.515), 3))
         psf = born_wolf_psf(z, BBBC006_OPTICS.model_copy(update={"na": na}))
-        if self.rng.random() < 0.8:
+        if self.rng.random() < self.p_smooth:
             sigma = self.rng.uniform(0, 0.8) + z * self.rng.uniform(0.0, 0.25)  # px
             pad = int(np.ceil(3 * sigma))
             psf = gaussian_filter(np.pad(psf, pad), sigma, mode="constant")
@@ -114,6 +140,9 @@ class SyntheticDefocus:
             if z == 0
             else blur(torch.from_numpy(self.sharp[i]), self._psf(z)).numpy().clip(0, None)
         )
+        if self.forward == "paper":  # Poisson noise on the 16-bit counts (eq. 1)
+            counts = self.rng.poisson(clean + self.dark[i]).astype(np.float32)
+            return counts, clean.astype(np.float32), c
         photons = float(np.exp(self.rng.uniform(np.log(200), np.log(5000))))
         gain = photons / self.q[i]
         noisy = self.rng.poisson(clean * gain).astype(np.float32)
@@ -220,6 +249,8 @@ def train_delpnet(
     lr: float = 2e-3,
     bf16: bool = True,
     label_sigma: float = 0.5,
+    forward: str = "mixture",
+    p_smooth: float = 0.8,
 ) -> dict[str, Any]:
     """Train DelpNet for ``steps`` steps, save weights + card, return metrics.
 
@@ -248,6 +279,10 @@ def train_delpnet(
     label_sigma : float
         Width, in level steps, of the Gaussian soft labels over neighbouring levels
         (ordinal classes; 0 gives one-hot cross-entropy as in the paper).
+    forward : {"mixture", "born_wolf", "paper"}
+        Training forward model (:class:`SyntheticDefocus`); validation uses the same.
+    p_smooth : float
+        With ``"mixture"``: share of Born–Wolf frames given extra Gaussian smoothing.
     """
     import torch
     import torch.nn.functional as F
@@ -256,6 +291,7 @@ def train_delpnet(
     from ..optics import BBBC006_OPTICS, FAMILY_RANGES
     from ..weights import save_weights
 
+    _check_forward(forward)
     dev = resolve_device(device)
     if dev == "cpu":
         torch.set_num_threads(1)
@@ -263,7 +299,9 @@ def train_delpnet(
     train_p, val_p = split_by_image(in_focus_paths(data_dir), (DEFAULT_VAL_IMAGE,))
     levels = [float(z) for z in (levels_um or range(0, 41, 2))]
     cfg = DelpNetConfig(levels_um=tuple(levels), background_class=background_class, width=width)
-    gen = SyntheticDefocus(load_in_focus(train_p), levels, seed=seed)
+    gen = SyntheticDefocus(
+        load_in_focus(train_p), levels, seed=seed, forward=forward, p_smooth=p_smooth
+    )
     model = DelpNet(config=cfg).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     nl, t0, step = len(levels), time.perf_counter(), 0
@@ -293,7 +331,9 @@ def train_delpnet(
             )
     train_s = time.perf_counter() - t0
     model = model.to(memory_format=torch.contiguous_format)
-    val_gen = SyntheticDefocus(load_in_focus(val_p), levels, seed=seed + 1000)
+    val_gen = SyntheticDefocus(
+        load_in_focus(val_p), levels, seed=seed + 1000, forward=forward, p_smooth=p_smooth
+    )
     metrics = patch_metrics(model, val_gen, 3000, device=dev)
     metrics.update(
         steps=step,
@@ -314,15 +354,23 @@ def train_delpnet(
         "training_data": {
             "train": [p.name for p in train_p],
             "val": [p.name for p in val_p],
-            "forward_model": "p=0.5 pupil-function family (FAMILY_RANGES: "
-            f"{FAMILY_RANGES.model_dump(mode='json')}); else Born-Wolf, NA "
-            "0.485-0.515, p=0.8 extra Gaussian sigma U(0,0.8)+z*U(0,0.25) px; "
-            "photons 200-5000 log-uniform, read noise 1-5, offset 90-130",
+            "forward_model": forward,
+            "forward_model_detail": (
+                "p=0.5 pupil-function family (FAMILY_RANGES: "
+                f"{FAMILY_RANGES.model_dump(mode='json')}); else Born-Wolf, NA "
+                f"0.485-0.515, p={p_smooth} extra Gaussian sigma U(0,0.8)+z*U(0,0.25) px; "
+                "photons 200-5000 log-uniform, read noise 1-5, offset 90-130"
+                if forward == "mixture"
+                else "Born-Wolf; Poisson noise on the 16-bit counts (paper section 2.1)"
+                if forward == "paper"
+                else "Born-Wolf; photons 200-5000 log-uniform, read noise 1-5, offset 90-130"
+            ),
         },
         "seed": seed,
         "label_sigma_levels": label_sigma,
         "command": f"scope-deblur train delpnet --data <in_focus> --steps {steps} "
-        f"--seed {seed} --out {out}",
+        f"--seed {seed} --max-um {levels[-1]:g} --forward {forward}"
+        f"{'' if background_class else ' --no-bg'} --out {out}",
         "batch": batch,
         "lr": lr,
         "bf16_autocast": bf16,
@@ -382,25 +430,14 @@ def evaluate_delpnet(
     paths = in_focus_paths(data_dir)
     _, val = split_by_image(paths, (DEFAULT_VAL_IMAGE,))
     sharp = load_in_focus(val)
-    out: dict[str, Any] = {"weights": str(weights), "seed": seed}
-    for key, rand in (("synthetic_randomised", True), ("synthetic_born_wolf", False)):
-        gen = SyntheticDefocus(sharp, est.config.levels_um, seed=seed, randomise=rand)
+    classes = [f"{z:g} µm" for z in est.config.levels_um]
+    classes += ["bg"] if est.config.background_class else []
+    out: dict[str, Any] = {"weights": str(weights), "seed": seed, "classes": classes}
+    for key, forward in (("synthetic_randomised", "mixture"), ("synthetic_born_wolf", "born_wolf")):
+        gen = SyntheticDefocus(sharp, est.config.levels_um, seed=seed, forward=forward)
         out[key] = patch_metrics(est.model, gen, n_patches, device=est.device)
     real = sorted(Path(real_dir).glob("*.tif")) if real_dir else []
     out["real_z00"] = _summary([est.estimate(read_image(p)).defocus_um for p in real])
     out["real_in_focus"] = _summary([est.estimate(read_image(p)).defocus_um for p in paths])
     out["real_in_focus"]["files"] = [p.name for p in paths]
     return out
-
-
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Train DelpNet on synthetic defocus.")
-    ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=Path("models/delpnet"))
-    ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    a = ap.parse_args()
-    train_delpnet(a.data, a.out, steps=a.steps, seed=a.seed, device=a.device)
