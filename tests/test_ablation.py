@@ -7,7 +7,9 @@ from scope_deblur.training import _ablation, _fusion
 
 def test_ablation_trains_and_scores_every_variant(tmp_path, monkeypatch, one_torch_thread):
     monkeypatch.setattr(_fusion, "BANK", 2)
-    monkeypatch.setattr(_ablation, "VARIANTS", ((1, "sum", False), (2, "concat", True)))
+    monkeypatch.setattr(
+        _ablation, "VARIANTS", ((1, "sum", False, False), (2, "concat", True, False))
+    )
     result = _ablation.run_ablation(None, tmp_path, steps=1, crop=64)
     names = ["unet_n1", "fusion_n2_concat_conditioned"]
     assert list(result["rows"]) == ["input", "rl", "awdvd", *names]
@@ -23,3 +25,25 @@ def test_ablation_trains_and_scores_every_variant(tmp_path, monkeypatch, one_tor
     assert again["rows"][names[1]] == result["rows"][names[1]]
     with pytest.raises(ValueError, match="delete"):
         _ablation.run_ablation(None, tmp_path, steps=2, crop=64)
+
+
+def test_ablation_subset_merges_into_saved_rows(tmp_path, monkeypatch, one_torch_thread):
+    monkeypatch.setattr(_fusion, "BANK", 2)
+    monkeypatch.setattr(_ablation, "VARIANTS", ((1, "sum", False, False), (2, "sum", True, True)))
+    first = _ablation.run_ablation(None, tmp_path, steps=1, crop=64, variants=["unet_n1"])
+    assert list(first["rows"]) == ["input", "rl", "awdvd", "unet_n1"]
+    both = _ablation.run_ablation(
+        None, tmp_path, steps=1, crop=64, variants=["fusion_n2_sum_conditioned_wiener"]
+    )
+    assert list(both["rows"]) == [
+        "input",
+        "rl",
+        "awdvd",
+        "unet_n1",
+        "fusion_n2_sum_conditioned_wiener",
+    ]
+    assert both["rows"]["unet_n1"] == first["rows"]["unet_n1"]
+    saved = json.loads((tmp_path / "ablation.json").read_text())
+    assert set(saved["train_minutes"]) == {"unet_n1", "fusion_n2_sum_conditioned_wiener"}
+    with pytest.raises(ValueError, match="unknown ablation variants"):
+        _ablation.run_ablation(None, tmp_path, steps=1, crop=64, variants=["unet_n9"])

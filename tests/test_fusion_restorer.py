@@ -26,15 +26,18 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path.with_suffix(".safetensors"))
 
 
-@pytest.fixture(scope="module")
-def conditioned(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny seeded random fusion U-Net that takes the defocus as a second channel."""
+@pytest.fixture(scope="module", params=["conditioned", "wiener"])
+def conditioned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny seeded random fusion U-Net that needs the defocus: as a plane, or also
+    for its Wiener plane."""
     from scope_deblur.nets.fusion_unet import FusionUNet, FusionUNetConfig
     from scope_deblur.weights import save_weights
 
     torch.manual_seed(0)
-    cfg = FusionUNetConfig(n_scales=2, base_width=4, depth=1, conditioned=True)
-    path = tmp_path_factory.mktemp("w") / "conditioned"
+    cfg = FusionUNetConfig(
+        n_scales=2, base_width=4, depth=1, conditioned=True, wiener=request.param == "wiener"
+    )
+    path = tmp_path_factory.mktemp("w") / request.param
     save_weights(FusionUNet(config=cfg), path, {"config": cfg.model_dump()})
     return str(path.with_suffix(".safetensors"))
 
@@ -69,14 +72,23 @@ def test_flux_is_preserved(tiny: str) -> None:
     assert out.sum(dtype=np.float64) == pytest.approx(frame.sum(dtype=np.float64), rel=1e-4)
 
 
-def test_tiled_matches_whole_frame(tiny: str) -> None:
+def _assert_tiling_matches_whole_frame(weights: str) -> None:
     frame = _cells(150, 170).astype(np.float32)
-    whole = FusionRestorer(tiny, device="cpu", dtype="float32", tile=512)
-    tiled = FusionRestorer(tiny, device="cpu", dtype="float32", tile=64, overlap=24)
+    whole = FusionRestorer(weights, device="cpu", dtype="float32", tile=512)
+    tiled = FusionRestorer(weights, device="cpu", dtype="float32", tile=64, overlap=24)
     a, b = whole.restore(frame, FAR), tiled.restore(frame, FAR)
     span = np.percentile(frame, 99.9) - np.percentile(frame, 0.1)
     assert np.abs(a - b).mean() < 1e-3 * span
     assert np.abs(a - b).max() < 2e-2 * span
+
+
+def test_tiled_matches_whole_frame(tiny: str) -> None:
+    _assert_tiling_matches_whole_frame(tiny)
+
+
+def test_tiled_matches_whole_frame_with_defocus_planes(conditioned: str) -> None:
+    """The defocus and Wiener planes are built on the whole frame, then tiled."""
+    _assert_tiling_matches_whole_frame(conditioned)
 
 
 def test_in_focus_or_unsure_frames_come_back_unchanged(tiny: str) -> None:

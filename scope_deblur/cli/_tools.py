@@ -48,6 +48,9 @@ def train(
     conditioned: bool = typer.Option(
         False, "--conditioned", help="fusion: condition the network on the defocus estimate."
     ),
+    wiener: bool = typer.Option(
+        False, "--wiener", help="fusion: also feed the frame Wiener-deconvolved at the estimate."
+    ),
     max_um: float = typer.Option(
         None, min=2, max=200, help="delpnet: deepest level, levels 2 um apart (default 40)."
     ),
@@ -55,6 +58,9 @@ def train(
         None, help="delpnet: training forward model, mixture (default), born_wolf or paper."
     ),
     no_bg: bool = typer.Option(False, "--no-bg", help="delpnet: no 'bg' class (ablation)."),
+    variants: str = typer.Option(
+        None, help="ablation: comma-separated variants to run, merged into OUT/ablation.json."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int = typer.Option(
         None, min=1, help="fusion/ablation: CPU threads (default torch's; delpnet uses 1)."
@@ -77,6 +83,10 @@ def train(
         if model != "fusion":
             raise ValueError("--conditioned applies to fusion only")
         kwargs["conditioned"] = True
+    if wiener:
+        if model != "fusion":
+            raise ValueError("--wiener applies to fusion only")
+        kwargs["wiener"] = True
     delpnet_only = {
         "levels_um": None if max_um is None else [float(z) for z in range(0, int(max_um) + 1, 2)],
         "forward": forward,
@@ -85,6 +95,8 @@ def train(
     if model != "delpnet" and any(v is not None for v in delpnet_only.values()):
         raise ValueError("--max-um, --forward and --no-bg apply to delpnet only")
     kwargs.update({k: v for k, v in delpnet_only.items() if v is not None})
+    if variants is not None and model != "ablation":
+        raise ValueError("--variants applies to the ablation only")
     if model == "delpnet":
         from ..training._delpnet import train_delpnet
 
@@ -99,6 +111,8 @@ def train(
         if minutes is not None:
             raise ValueError("--minutes does not apply to the ablation; give --steps")
         kwargs.pop("progress")
+        if variants is not None:
+            kwargs["variants"] = [v.strip() for v in variants.split(",") if v.strip()]
         with bar("ablation") as (update,):
             metrics = run_ablation(data, out, progress=update, **kwargs)
     else:

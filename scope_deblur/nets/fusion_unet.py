@@ -19,8 +19,9 @@ feature fusion" (seed paper, shared/papers/fusion-unet-head-to-tail.txt, §2).
 With ``conditioned=True`` (our extension, not in the paper) the input has a second
 channel, a constant plane holding the estimated defocus (see
 :mod:`scope_deblur.nets.fusion_inputs`), so one network can adapt its deblurring to
-the depth instead of guessing it blind. It is down-sampled with the image like any
-channel.
+the depth instead of guessing it blind. With ``wiener=True`` (also ours) a further
+channel holds the frame Wiener-deconvolved by the nominal PSF at that defocus. Extra
+channels are down-sampled with the image like any channel.
 """
 
 from __future__ import annotations
@@ -45,11 +46,17 @@ class FusionUNetConfig(BaseModel):
     base_width: int = Field(16, ge=4, le=64)
     depth: int = Field(3, ge=1, le=5)
     conditioned: bool = False
+    wiener: bool = False
 
     @property
     def in_channels(self) -> int:
-        """Image, plus the defocus plane when conditioned."""
-        return 2 if self.conditioned else 1
+        """Image, plus the defocus plane when conditioned, plus the Wiener plane."""
+        return 1 + int(self.conditioned) + int(self.wiener)
+
+    @property
+    def needs_defocus(self) -> bool:
+        """Whether inference needs the frame's defocus (conditioned or Wiener plane)."""
+        return self.conditioned or self.wiener
 
 
 # ---------------------------------------------------------------- helpers

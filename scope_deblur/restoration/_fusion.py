@@ -6,7 +6,9 @@ tiles blended with linear ramps, mapped back to the input's intensity units and
 rescaled so that the total flux above the background equals the input's.
 
 A conditioned network (``config.conditioned``) also gets the frame's estimated
-defocus as a constant input plane.
+defocus as a constant input plane, and a ``config.wiener`` network the frame
+Wiener-deconvolved at that defocus (:mod:`scope_deblur.nets.fusion_inputs`); the
+planes are built on the whole frame, before tiling.
 
 Do no harm (DESIGN.md, Sim-to-real): the network's output is blended with the
 input by a weight that ramps from 0 at ``defocus_um <= in_focus_um`` to 1 at
@@ -141,16 +143,18 @@ class FusionRestorer:
 
     @property
     def conditioned(self) -> bool:
-        """Whether the network takes the defocus estimate as an input."""
-        return bool(self.net.config.conditioned)
+        """Whether the network needs the defocus estimate (as a plane or for its PSF)."""
+        return bool(self.net.config.needs_defocus)
 
-    def _forward(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:
-        """Run the net on a normalised (B, H, W) batch whose sides fit its multiple."""
+    def _planes(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:
+        from ..nets.fusion_inputs import input_planes
+
+        return input_planes(batch, z_um, self.net.config)
+
+    def _forward(self, planes: np.ndarray) -> np.ndarray:
+        """Run the net on input planes (B, C, H, W) whose sides fit its multiple."""
         import torch
 
-        from ..nets.fusion_inputs import with_defocus_plane
-
-        planes = with_defocus_plane(batch[:, None], z_um) if self.conditioned else batch[:, None]
         x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device, self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -175,17 +179,17 @@ class FusionRestorer:
         h, w = xn.shape
         ph, pw = max(-(-h // m) * m, m), max(-(-w // m) * m, m)
         xp = np.pad(xn, ((0, ph - h), (0, pw - w)), mode="symmetric")
+        planes = self._planes(xp[None], np.array([z_um]))
         th, tw = self._tile_side(ph), self._tile_side(pw)
         if (th, tw) == (ph, pw):
-            return self._forward(xp[None], np.array([z_um]))[0, :h, :w]
+            return self._forward(planes)[0, :h, :w]
         acc = np.zeros((ph, pw), np.float32)
         wsum = np.zeros((ph, pw), np.float32)
         ys = patch_starts(ph, th, max(th - self.overlap, 1))
         xs = patch_starts(pw, tw, max(tw - self.overlap, 1))
         for y0 in ys:
             for x0 in xs:
-                tile = xp[None, y0 : y0 + th, x0 : x0 + tw]
-                out = self._forward(tile, np.array([z_um]))[0]
+                out = self._forward(planes[:, :, y0 : y0 + th, x0 : x0 + tw])[0]
                 wy = _window(th, self.overlap, y0 > 0, y0 + th < ph)
                 wx = _window(tw, self.overlap, x0 > 0, x0 + tw < pw)
                 wt = wy[:, None] * wx[None, :]
@@ -196,13 +200,13 @@ class FusionRestorer:
     def restore_full(self, frame: np.ndarray, defocus_um: float | None = None) -> np.ndarray:
         """Restore ``frame`` with the network, whatever the gate says (input units).
 
-        A conditioned network needs ``defocus_um``; a blind one ignores it.
+        A conditioned or Wiener network needs ``defocus_um``; a blind one ignores it.
         """
         from ..nets.fusion_inputs import normalise
 
         x = check_frame(frame)
         if self.conditioned and (defocus_um is None or not np.isfinite(defocus_um)):
-            raise ValueError("this fusion model is conditioned on defocus: give defocus_um")
+            raise ValueError("this fusion model needs the frame's defocus: give defocus_um")
         lo, s = normalise(x)
         y = self._restore_normalised((x - lo) / s, float(defocus_um or 0.0)) * s + lo
         # Conserve flux exactly (blur conserves it, so must restoration).
@@ -248,7 +252,7 @@ class FusionRestorer:
                 ]
             ).astype(np.float32)
             zs = np.array([estimates[i].defocus_um for i in todo], np.float32)  # type: ignore[union-attr]
-            ys = self._forward(batch, zs)[:, :h, :w]
+            ys = self._forward(self._planes(batch, zs))[:, :h, :w]
             for i, (lo, s), yn in zip(todo, maps, ys, strict=True):
                 y = _match_flux(xs[i], yn * s + lo)
                 out[i] = (alphas[i] * y + (1 - alphas[i]) * xs[i]).astype(np.float32)

@@ -4,10 +4,12 @@ Every variant trains from the same seed for the same number of steps with
 :func:`~scope_deblur.training._fusion.train_fusion`, then is scored with
 :func:`~scope_deblur.evaluation.evaluate_restoration` on the held-out image, beside
 the input, Richardson–Lucy and AWDVD. Equal budgets make the rows comparable with
-each other, not with the shipped model, which trains far longer. The last variant
-answers the design question of the fusion issue: one blind model, or one model
-conditioned on the defocus estimate. A variant whose weights are already in the
-output folder is not trained again (delete them to retrain).
+each other, not with the shipped model, which trains far longer. The last variants
+answer the design question of the fusion issue: one blind model, or one model
+conditioned on the defocus estimate, with or without the Wiener input plane. A
+variant whose weights are already in the output folder is not trained again
+(delete them to retrain); ``variants`` runs a subset and merges its rows into the
+folder's existing ``ablation.json``.
 
 Run ``scope-deblur train ablation --data <in_focus> --steps 600 --out DIR``.
 """
@@ -16,27 +18,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = ["VARIANTS", "run_ablation"]
 
-VARIANTS: tuple[tuple[int, str, bool], ...] = (  # (N, fusion mode, conditioned)
-    (1, "sum", False),  # N = 1 is a plain U-Net: no fusion at all
-    (2, "sum", False),
-    (2, "concat", False),
-    (3, "sum", False),
-    (3, "concat", False),
-    (4, "sum", False),
-    (4, "concat", False),
-    (3, "sum", True),
+VARIANTS: tuple[tuple[int, str, bool, bool], ...] = (  # (N, mode, conditioned, wiener)
+    (1, "sum", False, False),  # N = 1 is a plain U-Net: no fusion at all
+    (2, "sum", False, False),
+    (2, "concat", False, False),
+    (3, "sum", False, False),
+    (3, "concat", False, False),
+    (4, "sum", False, False),
+    (4, "concat", False, False),
+    (3, "sum", True, False),
+    (3, "sum", True, True),
 )
 
 
-def _name(n: int, mode: str, conditioned: bool) -> str:
+def _name(n: int, mode: str, conditioned: bool, wiener: bool) -> str:
     base = "unet_n1" if n == 1 else f"fusion_n{n}_{mode}"
-    return base + ("_conditioned" if conditioned else "")
+    return base + ("_conditioned" if conditioned else "") + ("_wiener" if wiener else "")
 
 
 def run_ablation(
@@ -48,12 +51,14 @@ def run_ablation(
     device: str = "auto",
     threads: int | None = None,
     crop: int | None = None,
+    variants: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train every variant for ``steps`` steps, evaluate all, write ``out/ablation.json``.
 
     ``crop`` evaluates on a central square of the held-out image (tests); the
-    default is the whole frame.
+    default is the whole frame. ``variants`` names a subset to run; the rows of other
+    variants in an existing ``out/ablation.json`` (same steps and seed) are kept.
 
     Returns
     -------
@@ -68,9 +73,14 @@ def run_ablation(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    todo = [v for v in VARIANTS if variants is None or _name(*v) in variants]
+    unknown = set(variants or ()) - {_name(*v) for v in VARIANTS}
+    if unknown:
+        known = ", ".join(_name(*v) for v in VARIANTS)
+        raise ValueError(f"unknown ablation variants {sorted(unknown)}; choose from {known}")
     names, minutes = [], {}
-    for k, (n, mode, conditioned) in enumerate(VARIANTS):
-        name = _name(n, mode, conditioned)
+    for k, (n, mode, conditioned, wiener) in enumerate(todo):
+        name = _name(n, mode, conditioned, wiener)
         names.append(name)
         if (out / f"{name}.safetensors").is_file():
             card = load_card(out / name)
@@ -87,13 +97,14 @@ def run_ablation(
                 n_scales=n,
                 fusion=mode,
                 conditioned=conditioned,
+                wiener=wiener,
                 device=device,
                 progress=False,
                 threads=threads,
             )
             minutes[name] = round((time.perf_counter() - t0) / 60, 2)
         if progress:
-            progress(k + 1, len(VARIANTS) + 1)
+            progress(k + 1, len(todo) + 1)
     methods = ["input", "rl", "awdvd", *(f"fusion:{out / name}" for name in names)]
     result = evaluate_restoration(methods, data_dir=data_dir, crop=crop, device=device)
     result["rows"] = {
@@ -101,7 +112,19 @@ def run_ablation(
         for m, row in zip(methods, result["rows"].values(), strict=True)
     }
     result.update(steps=steps, seed=seed, train_minutes=minutes)
+    saved = out / "ablation.json"
+    if variants is not None and saved.is_file():
+        result = _merge(json.loads(saved.read_text()), result)
     if progress:
-        progress(len(VARIANTS) + 1, len(VARIANTS) + 1)
-    (out / "ablation.json").write_text(json.dumps(result, indent=1))
+        progress(len(todo) + 1, len(todo) + 1)
+    saved.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Add ``new``'s variant rows to an earlier ablation of the same budget."""
+    same = ("steps", "seed", "depths", "shape")
+    if any(old.get(k) != new[k] for k in same):
+        raise ValueError(f"the saved ablation differs in one of {same}; rerun it whole")
+    rows = {**old["rows"], **new["rows"]}
+    return {**new, "rows": rows, "train_minutes": {**old["train_minutes"], **new["train_minutes"]}}

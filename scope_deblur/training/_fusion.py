@@ -11,7 +11,10 @@ family is sampled on the fly at a bounded cost.
 Inputs are normalised per crop, ``(x − p1) / (p99.9 − p1)``; targets (sharp image in
 the same units: offset and background kept, blur removed) use the input's map. A
 conditioned model also gets the crop's defocus, jittered by ``Z_JITTER_UM`` so that
-it learns to live with the estimator's error.
+it learns to live with the estimator's error; a ``wiener`` model also gets the crop
+Wiener-deconvolved by the nominal Born–Wolf PSF at that jittered defocus (the
+planes are built by :func:`scope_deblur.nets.fusion_inputs.input_planes`, as at
+inference).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..nets.fusion_inputs import normalise, with_defocus_plane
+from ..nets.fusion_inputs import WIENER_BALANCE, Z_STEP_UM, input_planes, normalise
 
 __all__ = ["train_fusion"]
 
@@ -110,6 +113,7 @@ def train_fusion(
     base_width: int = 16,
     depth: int = 3,
     conditioned: bool = False,
+    wiener: bool = False,
     device: str = "auto",
     progress: bool = True,
     lr: float = 2e-3,
@@ -141,6 +145,7 @@ def train_fusion(
         base_width=base_width,
         depth=depth,
         conditioned=conditioned,
+        wiener=wiener,
     )
     model = FusionUNet(config=config).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -158,9 +163,9 @@ def train_fusion(
             g["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * frac))
         bank[step % BANK] = _draw_psf(rng)
         x, y, z = _sample(train, bank, rng)
-        if conditioned:
-            z_seen = np.clip(z + rng.normal(0, Z_JITTER_UM, z.shape), 0, Z_MAX)
-            x = with_defocus_plane(x, z_seen)
+        if config.needs_defocus:
+            z = np.clip(z + rng.normal(0, Z_JITTER_UM, z.shape), 0, Z_MAX)
+        x = input_planes(x[:, 0], z, config)
         xt = torch.from_numpy(x).to(dev).to(memory_format=torch.channels_last)
         yt = torch.from_numpy(y).to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
@@ -192,7 +197,16 @@ def train_fusion(
             "z_um": [0.0, Z_MAX],
             "p_z0": 0.08,
             "psf_bank": BANK,
-            "z_jitter_um": Z_JITTER_UM if conditioned else None,
+            "z_jitter_um": Z_JITTER_UM if config.needs_defocus else None,
+            "wiener_plane": (
+                {
+                    "psf": "Born-Wolf, nominal optics",
+                    "z_step_um": Z_STEP_UM,
+                    "balance": WIENER_BALANCE,
+                }
+                if wiener
+                else None
+            ),
         },
         "normalisation": "per frame: (x - p1) / (p99.9 - p1); output mapped back to input units",
         "training": {
