@@ -93,6 +93,6 @@ def plot_confusion(panels: dict[str, np.ndarray], classes: Sequence[str], path: 
         ax.set_xticks(ticks, classes, rotation=90, fontsize=7)
         ax.set_yticks(ticks, classes, fontsize=7)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction of the true class")
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path

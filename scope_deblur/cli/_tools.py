@@ -120,7 +120,12 @@ def train(
     if json_:
         print_json(metrics)
     else:
-        err.print(f"wrote {Path(out).with_suffix('.safetensors')} and its card")
+        wrote = (
+            Path(out) / "ablation.json"
+            if model == "ablation"
+            else Path(out).with_suffix(".safetensors")
+        )
+        err.print(f"wrote {wrote}" + ("" if model == "ablation" else " and its card"))
 
 
 def evaluate(
