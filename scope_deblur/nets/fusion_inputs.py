@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,14 +37,24 @@ def normalise(x: np.ndarray) -> tuple[float, float]:
     return float(lo), float(max(hi - lo, 1e-3 * max(abs(hi), 1.0)))
 
 
+@lru_cache(maxsize=32)
+def _wiener_filter(z_um: float, shape: tuple[int, int]) -> tuple[np.ndarray, Any]:
+    from ..optics import born_wolf_psf
+    from ..restoration._wiener import wiener_transfer
+
+    psf = born_wolf_psf(z_um)
+    return psf, wiener_transfer(psf, shape, WIENER_BALANCE)
+
+
 def _wiener_plane(x: np.ndarray, z_um: float) -> np.ndarray:
     import torch
 
-    from ..optics import born_wolf_psf
     from ..restoration._wiener import wiener
 
-    psf = born_wolf_psf(round(abs(float(z_um)) / Z_STEP_UM) * Z_STEP_UM)
-    return wiener(torch.from_numpy(np.ascontiguousarray(x)), psf, WIENER_BALANCE).numpy()
+    z = round(abs(float(z_um)) / Z_STEP_UM) * Z_STEP_UM
+    psf, transfer = _wiener_filter(z, x.shape)
+    frame = torch.from_numpy(np.ascontiguousarray(x))
+    return wiener(frame, psf, WIENER_BALANCE, transfer=transfer).numpy()
 
 
 def input_planes(x: np.ndarray, z_um: np.ndarray, config: FusionUNetConfig) -> np.ndarray:

@@ -19,10 +19,45 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["wiener"]
+__all__ = ["wiener", "wiener_transfer"]
 
 
-def wiener(images: torch.Tensor, psf: np.ndarray, balance: float = 0.02) -> torch.Tensor:
+def _check(psf: np.ndarray, balance: float) -> int:
+    k = psf.shape[-1]
+    if psf.ndim != 2 or psf.shape[0] != k or k % 2 == 0:
+        raise ValueError(f"PSF must be square with an odd side, got {psf.shape}")
+    if balance <= 0:
+        raise ValueError(f"balance must be positive, got {balance}")
+    return k // 2
+
+
+def wiener_transfer(
+    psf: np.ndarray, shape: tuple[int, int], balance: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(K*, |K|² + balance)`` on the rfft2 grid of a padded ``shape`` frame.
+
+    ``shape`` is the frame's unpadded ``(H, W)``; the filter applies to the rfft2 of
+    the frame reflect-padded by the PSF's radius (see :func:`wiener`). Numerator and
+    denominator are kept apart so that the result is bitwise the same as without it.
+    """
+    import torch
+
+    pad = _check(psf, balance)
+    ph, pw = shape[0] + 2 * pad, shape[1] + 2 * pad
+    kernel = torch.from_numpy(np.array(psf, dtype=np.float32))
+    otf = torch.fft.rfft2(kernel, s=(ph, pw))
+    # K carries the kernel's corner offset (a shift by +pad); conj(K) shifts back by
+    # as much again, so the unpadded frame starts at index 0.
+    return otf.conj(), otf.abs() ** 2 + balance
+
+
+def wiener(
+    images: torch.Tensor,
+    psf: np.ndarray,
+    balance: float = 0.02,
+    *,
+    transfer: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Return the Wiener deconvolution of ``(H, W)`` or ``(B, H, W)`` images by ``psf``.
 
     Parameters
@@ -33,27 +68,21 @@ def wiener(images: torch.Tensor, psf: np.ndarray, balance: float = 0.02) -> torc
         One odd-sized ``(k, k)`` kernel that sums to 1.
     balance : float
         Noise-to-signal power ratio (> 0); larger is smoother.
+    transfer : torch.Tensor, optional
+        :func:`wiener_transfer` of the same PSF, shape and balance, to reuse.
     """
     import torch
     import torch.nn.functional as F
 
-    if balance <= 0:
-        raise ValueError(f"balance must be positive, got {balance}")
-    k = psf.shape[-1]
-    if psf.ndim != 2 or psf.shape[0] != k or k % 2 == 0:
-        raise ValueError(f"PSF must be square with an odd side, got {psf.shape}")
+    pad = _check(psf, balance)
     squeeze = images.ndim == 2
     x = (images[None] if squeeze else images).to(torch.float32)
     h, w = x.shape[-2:]
-    pad = k // 2
+    if transfer is None:
+        transfer = wiener_transfer(psf, (h, w), balance)
     mode = "reflect" if pad < min(h, w) else "replicate"
     xp = F.pad(x[:, None], (pad, pad, pad, pad), mode=mode)[:, 0]
-    ph, pw = xp.shape[-2:]
-    kernel = torch.from_numpy(np.array(psf, dtype=np.float32)).to(x.device)
-    otf = torch.fft.rfft2(kernel, s=(ph, pw))
-    # K carries the kernel's corner offset (a shift by +pad); conj(K) shifts back by
-    # as much again, so the unpadded frame starts at index 0.
-    spec = torch.fft.rfft2(xp) * otf.conj() / (otf.abs() ** 2 + balance)
-    out = torch.fft.irfft2(spec, s=(ph, pw))[..., :h, :w]
-    out = out.to(images.dtype)
+    numerator, denominator = (t.to(x.device) for t in transfer)
+    spec = torch.fft.rfft2(xp) * numerator / denominator
+    out = torch.fft.irfft2(spec, s=xp.shape[-2:])[..., :h, :w].to(images.dtype)
     return out[0] if squeeze else out
