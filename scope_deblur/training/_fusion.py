@@ -186,8 +186,16 @@ def train_fusion(
             log.append(entry)
             if progress:
                 print(entry, flush=True)
+    flags = " --conditioned" * conditioned + " --wiener" * wiener
+    budget_flag = f"--steps {steps}" if steps else f"--minutes {minutes}"
     card = {
         "model": "fusion_unet",
+        "command": (  # the CLI trains the default architecture only
+            f"scope-deblur train fusion --data <in_focus> --out {out} {budget_flag} "
+            f"--seed {seed}{flags} --threads {torch.get_num_threads()}"
+            if config == FusionUNetConfig(conditioned=conditioned, wiener=wiener)
+            else None
+        ),
         "config": config.model_dump(),
         "paper": "Multi-scale U-Net with head-to-tail feature fusion (seed paper), eq. 3-8",
         "optics": BBBC006_OPTICS.model_dump(),
