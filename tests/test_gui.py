@@ -83,6 +83,7 @@ def test_short_acquisition_completes(qtbot, demo_core, oracle, tmp_path, no_netw
     assert w.restored_view.frames_shown >= 1 and w.raw_view.frames_shown == 5
     assert "Run complete" in w.summary_label.text() and "5 acquired" in w.summary_label.text()
     assert "acquired <b>5</b>" in w.status.text()
+    assert w.progress.value() == w.progress.maximum() == 5  # the bar ends full
     assert (tmp_path / next(p.name for p in tmp_path.iterdir()) / "restored.ome.tif").is_file()
     assert w.last_error == ""
     w.close()

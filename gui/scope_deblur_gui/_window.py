@@ -212,6 +212,7 @@ class MainWindow(QMainWindow):
         self.summary_label.setText("")
         self.progress.setRange(0, n)
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m frames")
         if self._estimator is not None and self._restorer is not None:
             self._launch((self._estimator, self._restorer, "injected"), seq, run_dir)
             return
@@ -292,6 +293,10 @@ class MainWindow(QMainWindow):
             self._error(f"Cannot summarise the run: {e}")
             return
         self._update_status()
+        # The bar ends on what the run delivered, whatever it showed last (live or catch-up).
+        self.progress.setRange(0, max(self.summary["frames_acquired"], 1))
+        self.progress.setValue(self.summary["frames_restored"])
+        self.progress.setFormat("%v / %m frames restored")
         self.summary_label.setText(_format_summary(self.summary))
         self.statusBar().showMessage(f"Done: {self._raw_path.parent}")
 
