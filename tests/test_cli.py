@@ -148,6 +148,9 @@ def test_import_loads_neither_torch_nor_qt():
         (["train", "ablation", "--minutes", "1"], "--steps"),
         (["train", "fusion", "--max-um", "20"], "delpnet only"),
         (["train", "delpnet", "--forward", "disc", "--steps", "1"], "forward"),
+        (["train", "fusion", "--z-range", "12,8"], "--z-range"),
+        (["train", "delpnet", "--z-range", "8,12"], "fusion only"),
+        (["evaluate", "fusion", "--weights", "nosuchmodel"], "nosuchmodel"),
     ],
 )
 def test_bad_tool_options_exit_2(tmp_path, args, needle):

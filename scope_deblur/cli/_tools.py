@@ -38,6 +38,16 @@ def _rates(text: str) -> list[float]:
     return rates
 
 
+def _z_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--z-range must be LO,HI in um (8,12), got {text!r}") from None
+    if not 0 <= lo < hi <= 200:
+        raise ValueError(f"--z-range must satisfy 0 <= LO < HI <= 200 um, got {text!r}")
+    return lo, hi
+
+
 def train(
     model: str = typer.Argument(..., help="delpnet, fusion, or ablation (fusion N=1..4 x mode)."),
     data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
@@ -50,6 +60,9 @@ def train(
     ),
     wiener: bool = typer.Option(
         False, "--wiener", help="fusion: also feed the frame Wiener-deconvolved at the estimate."
+    ),
+    z_range: str = typer.Option(
+        None, help="fusion: train a per-level specialist on defocus LO,HI um (default 0-40)."
     ),
     max_um: float = typer.Option(
         None, min=2, max=200, help="delpnet: deepest level, levels 2 um apart (default 40)."
@@ -87,6 +100,10 @@ def train(
         if model != "fusion":
             raise ValueError("--wiener applies to fusion only")
         kwargs["wiener"] = True
+    if z_range is not None:
+        if model != "fusion":
+            raise ValueError("--z-range applies to fusion only")
+        kwargs["z_range"] = _z_range(z_range)
     delpnet_only = {
         "levels_um": None if max_um is None else [float(z) for z in range(0, int(max_um) + 1, 2)],
         "forward": forward,
@@ -132,6 +149,9 @@ def evaluate(
     model: str = typer.Argument("all", help="delpnet, fusion or all."),
     figure: Path = typer.Option(Path("evaluation"), help="Folder for the figures."),
     seed: int = typer.Option(0, min=0, help="Seed of the synthetic test set."),
+    weights: str = typer.Option(
+        "fusion", help="fusion: weights to score (shipped name or .safetensors path)."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
@@ -156,10 +176,15 @@ def evaluate(
         )
     if model in ("fusion", "all"):
         from ..evaluation import evaluate_real, evaluate_restoration
+        from ..weights import load_card
 
+        load_card(weights)  # a missing or unreadable model fails here, before any work
         figure.mkdir(parents=True, exist_ok=True)
-        results["restoration_synthetic"] = evaluate_restoration(seed=seed, device=device)
-        results["restoration_real_z00"] = evaluate_real(figure / "real_z00.png", device=device)
+        methods = ("input", "rl", "awdvd", "fusion" if weights == "fusion" else f"fusion:{weights}")
+        results["restoration_synthetic"] = evaluate_restoration(methods, seed=seed, device=device)
+        results["restoration_real_z00"] = evaluate_real(
+            figure / "real_z00.png", weights=weights, device=device
+        )
     if json_:
         print_json(results)
     else:
