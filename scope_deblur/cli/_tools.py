@@ -48,6 +48,14 @@ def _z_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _levels(max_um: float) -> list[float]:
+    return [float(z) for z in range(0, int(max_um) + 1, 2)]
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 def train(
     model: str = typer.Argument(..., help="delpnet, fusion, or ablation (fusion N=1..4 x mode)."),
     data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
@@ -92,28 +100,20 @@ def train(
         if model == "delpnet":
             raise ValueError("--threads applies to fusion and ablation; delpnet uses 1 thread")
         kwargs["threads"] = threads
-    if conditioned:
-        if model != "fusion":
-            raise ValueError("--conditioned applies to fusion only")
-        kwargs["conditioned"] = True
-    if wiener:
-        if model != "fusion":
-            raise ValueError("--wiener applies to fusion only")
-        kwargs["wiener"] = True
-    if z_range is not None:
-        if model != "fusion":
-            raise ValueError("--z-range applies to fusion only")
-        kwargs["z_range"] = _z_range(z_range)
-    delpnet_only = {
-        "levels_um": None if max_um is None else [float(z) for z in range(0, int(max_um) + 1, 2)],
-        "forward": forward,
-        "background_class": False if no_bg else None,
-    }
-    if model != "delpnet" and any(v is not None for v in delpnet_only.values()):
-        raise ValueError("--max-um, --forward and --no-bg apply to delpnet only")
-    kwargs.update({k: v for k, v in delpnet_only.items() if v is not None})
-    if variants is not None and model != "ablation":
-        raise ValueError("--variants applies to the ablation only")
+    specific = [  # (flag, the model it applies to, keyword, value; None: not given)
+        ("--conditioned", "fusion", "conditioned", True if conditioned else None),
+        ("--wiener", "fusion", "wiener", True if wiener else None),
+        ("--z-range", "fusion", "z_range", None if z_range is None else _z_range(z_range)),
+        ("--max-um", "delpnet", "levels_um", None if max_um is None else _levels(max_um)),
+        ("--forward", "delpnet", "forward", forward),
+        ("--no-bg", "delpnet", "background_class", False if no_bg else None),
+        ("--variants", "ablation", "variants", None if variants is None else _names(variants)),
+    ]
+    for flag, owner, key, value in specific:
+        if value is not None:
+            if model != owner:
+                raise ValueError(f"{flag} applies to {owner} only")
+            kwargs[key] = value
     if model == "delpnet":
         from ..training._delpnet import train_delpnet
 
@@ -128,8 +128,6 @@ def train(
         if minutes is not None:
             raise ValueError("--minutes does not apply to the ablation; give --steps")
         kwargs.pop("progress")
-        if variants is not None:
-            kwargs["variants"] = [v.strip() for v in variants.split(",") if v.strip()]
         with bar("ablation") as (update,):
             metrics = run_ablation(data, out, progress=update, **kwargs)
     else:
