@@ -141,11 +141,6 @@ class FusionRestorer:
 
     # ------------------------------------------------------------------ inference
 
-    @property
-    def conditioned(self) -> bool:
-        """Whether the network needs the defocus estimate (as a plane or for its PSF)."""
-        return bool(self.net.config.needs_defocus)
-
     def _planes(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:
         from ..nets.fusion_inputs import input_planes
 
@@ -205,7 +200,7 @@ class FusionRestorer:
         from ..nets.fusion_inputs import normalise
 
         x = check_frame(frame)
-        if self.conditioned and (defocus_um is None or not np.isfinite(defocus_um)):
+        if self.net.config.needs_defocus and (defocus_um is None or not np.isfinite(defocus_um)):
             raise ValueError("this fusion model needs the frame's defocus: give defocus_um")
         lo, s = normalise(x)
         y = self._restore_normalised((x - lo) / s, float(defocus_um or 0.0)) * s + lo
