@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 FORWARD_MODELS = ("mixture", "born_wolf", "paper")
+_CAMERA = "photons 200-5000 log-uniform, read noise 1-5, offset 90-130"
 
 
 def _check_forward(forward: str) -> None:
@@ -355,16 +356,14 @@ def train_delpnet(
             "train": [p.name for p in train_p],
             "val": [p.name for p in val_p],
             "forward_model": forward,
-            "forward_model_detail": (
-                "p=0.5 pupil-function family (FAMILY_RANGES: "
+            "forward_model_detail": {
+                "mixture": "p=0.5 pupil-function family (FAMILY_RANGES: "
                 f"{FAMILY_RANGES.model_dump(mode='json')}); else Born-Wolf, NA "
                 f"0.485-0.515, p={p_smooth} extra Gaussian sigma U(0,0.8)+z*U(0,0.25) px; "
-                "photons 200-5000 log-uniform, read noise 1-5, offset 90-130"
-                if forward == "mixture"
-                else "Born-Wolf; Poisson noise on the 16-bit counts (paper section 2.1)"
-                if forward == "paper"
-                else "Born-Wolf; photons 200-5000 log-uniform, read noise 1-5, offset 90-130"
-            ),
+                + _CAMERA,
+                "born_wolf": "Born-Wolf; " + _CAMERA,
+                "paper": "Born-Wolf; Poisson noise on the 16-bit counts (paper section 2.1)",
+            }[forward],
         },
         "seed": seed,
         "label_sigma_levels": label_sigma,
