@@ -197,7 +197,9 @@ def evaluate_real(
         ``fusion``, ``rl`` and ``awdvd``, each with ``area_ratio`` (median nucleus area
         over the in-focus median) and ``spectrum_log_error`` (mean |log| ratio of radial
         power spectra to the in-focus median, up to 0.25 cycles/px); ``estimates_um``,
-        the defocus the restorers were given.
+        the defocus the restorers were given. ``fusion_in_focus`` is the do-no-harm
+        check: the real in-focus frames restored by the fusion U-Net at DelpNet's
+        estimate of each (``in_focus_estimates_um``).
     """
     from .estimation import DelpNetEstimator
     from .io import check_frame, read_image
@@ -210,11 +212,12 @@ def evaluate_real(
         raise FileNotFoundError(f"no .tif images in {z00_dir}")
     real = [check_frame(read_image(p)) for p in files]
     sharp = [check_frame(read_image(p)) for p in in_focus_paths(in_focus_dir)]
+    estimator = DelpNetEstimator(device=device)
     if defocus_um is None:
-        estimator = DelpNetEstimator(device=device)
         ests = [estimator.estimate(x) for x in real]
     else:
         ests = [DefocusEstimate(float(defocus_um), 1.0)] * len(real)
+    sharp_ests = [estimator.estimate(x) for x in sharp]
     restorers: dict[str, Restorer] = {
         "fusion": FusionRestorer(weights, device=device),
         "rl": RLRestorer(device=device),
@@ -223,10 +226,13 @@ def evaluate_real(
     sets = {"in_focus": sharp, "input": real}
     for name, restorer in restorers.items():
         sets[name] = [restorer.restore(x, e) for x, e in zip(real, ests, strict=True)]
+    fusion = restorers["fusion"]
+    sets["fusion_in_focus"] = [fusion.restore(x, e) for x, e in zip(sharp, sharp_ests, strict=True)]
     stats = {k: [realism_stats(x) for x in v] for k, v in sets.items()}
     ref_spec = np.median([s["spectrum"] for s in stats["in_focus"]], axis=0)
     out: dict[str, Any] = {
         "estimates_um": [e.defocus_um for e in ests],
+        "in_focus_estimates_um": [e.defocus_um for e in sharp_ests],
         "n_real": len(real),
     }
     for k, st in stats.items():

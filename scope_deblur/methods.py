@@ -32,17 +32,22 @@ class Passthrough:
         return np.asarray(frame, dtype=np.float32)
 
 
-def build_restorer(method: str, device: str = "auto") -> Restorer:
-    """Return the restorer called ``method`` (one of :data:`METHODS`)."""
+def build_restorer(method: str, device: str = "auto", *, compile: bool = False) -> Restorer:
+    """Return the restorer called ``method`` (one of :data:`METHODS`).
+
+    ``compile`` compiles the fusion network (see :class:`FusionRestorer`).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if compile and method != "fusion":
+        raise ValueError(f"--compile applies to the fusion method, not {method!r}")
     if method == "none":
         return Passthrough()
     from . import restoration
 
     dev = resolve_device(device)
     if method == "fusion":
-        return restoration.FusionRestorer(device=dev)
+        return restoration.FusionRestorer(device=dev, compile=compile)
     if method == "awdvd":
         return restoration.AWDVDRestorer(device=dev)
     return restoration.RLRestorer(device=dev)

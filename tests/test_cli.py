@@ -82,6 +82,11 @@ def test_unknown_method_exits_2(tmp_path):
     assert set(METHODS) == {"fusion", "awdvd", "rl", "none"}
 
 
+def test_compile_with_a_classical_method_exits_2(tmp_path):
+    proc = run_cli("demo", "--frames", "2", "--method", "rl", "--compile", "--out", tmp_path)
+    assert_one_line_error(proc, "--compile applies to the fusion method")
+
+
 def test_acquire_demo_config_without_restoration(tmp_path):
     from scope_deblur.demo import DEMO_CONFIG
 

@@ -27,6 +27,8 @@ def test_evaluate_real_scores_every_method_with_delpnet_estimates(tmp_path, one_
     assert out["n_real"] == 2 and (tmp_path / "fig.png").is_file()
     assert all(z is not None and z >= 20 for z in out["estimates_um"]), out["estimates_um"]
     assert out["in_focus"]["area_ratio"] == 1.0
+    assert out["in_focus_estimates_um"][0] <= 2.0  # do no harm: in-focus frames stay so
+    assert out["fusion_in_focus"]["area_ratio"] == pytest.approx(1.0, abs=0.1)
     for name in ("input", "fusion", "rl", "awdvd"):
         assert out[name]["median_area_px"] > 0 and np.isfinite(out[name]["spectrum_log_error"])
 

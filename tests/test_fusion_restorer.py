@@ -99,6 +99,16 @@ def test_in_focus_or_unsure_frames_come_back_unchanged(tiny: str) -> None:
     assert 0 < r.strength(DefocusEstimate(4.5, 0.9)) < 1 == r.strength(FAR)
 
 
+def test_network_given_the_defocus_restores_in_focus_frames_too(conditioned: str) -> None:
+    """No depth gate when the network knows the defocus; unsure frames still pass."""
+    frame = _cells(64, 64)
+    r = FusionRestorer(conditioned, device="cpu")
+    assert r.strength(DefocusEstimate(0.5, 0.9)) == 1.0
+    assert not np.allclose(r.restore(frame, DefocusEstimate(0.5, 0.9)), frame)
+    for est in (DefocusEstimate(None, 0.0), DefocusEstimate(20.0, 0.05)):
+        np.testing.assert_array_equal(r.restore(frame, est), frame.astype(np.float32))
+
+
 def test_batch_equals_one_by_one(tiny: str) -> None:
     r = FusionRestorer(tiny, device="cpu", dtype="float32")
     frames = [_cells(48, 40, s) for s in range(3)]
@@ -174,3 +184,32 @@ def test_thin_frame_wider_than_a_tile(tiny: str) -> None:
     r = FusionRestorer(tiny, device="cpu", dtype="float32", tile=64, overlap=8)
     out = r.restore(_cells(5, 150), FAR)
     assert out.shape == (5, 150) and np.isfinite(out).all()
+
+
+def test_compiled_network_matches_eager(tiny: str) -> None:
+    eager = FusionRestorer(tiny, device="cpu", dtype="float32")
+    fast = FusionRestorer(tiny, device="cpu", dtype="float32", compile=True)
+    frame = _cells(48, 40)
+    fast.warm_up(frame.shape)
+    if not fast.compiled:  # no C++ compiler here: the fallback is tested below
+        pytest.skip("torch.compile is not available on this machine")
+    np.testing.assert_allclose(fast.restore(frame, FAR), eager.restore(frame, FAR), atol=1e-2)
+
+
+def test_failed_compile_falls_back_to_eager(
+    tiny: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object, **__: object) -> object:
+        def fail(*_: object) -> None:
+            raise RuntimeError("no C++ compiler")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)
+    r = FusionRestorer(tiny, device="cpu", dtype="float32", compile=True)
+    frame = _cells(48, 40)
+    out = r.restore(frame, FAR)
+    assert not r.compiled and "no C++ compiler" in caplog.text
+    np.testing.assert_array_equal(
+        out, FusionRestorer(tiny, device="cpu", dtype="float32").restore(frame, FAR)
+    )

@@ -108,12 +108,16 @@ def bench_latency(
     repeats: int = 5,
     rl_iterations: int = 30,
     skimage_max_size: int = 1024,
+    compile: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Measure every stage per frame size; see ``scope-deblur bench``.
 
     A size is a side (square frames) or an ``(height, width)`` pair; scikit-image
-    runs only on frames of at most ``skimage_max_size``² pixels.
+    runs only on frames of at most ``skimage_max_size``² pixels. With ``compile``
+    the restore and throughput times are those of the compiled network, and each
+    row also gives the eager time and the compile time; FLOPs and the convolutions'
+    share are always measured on the eager network (hooks do not see a compiled one).
     """
     import torch
 
@@ -125,9 +129,10 @@ def bench_latency(
     sync = torch.cuda.synchronize if dev == "cuda" else None
     estimator = DelpNetEstimator(device=dev)
     fusion = FusionRestorer(device=dev)
+    fast = FusionRestorer(device=dev, compile=True) if compile else fusion
     awdvd = AWDVDRestorer(device=dev)
     rl = RLRestorer(device=dev, iterations=rl_iterations)
-    stages = (estimator, fusion, awdvd, rl)
+    stages = (estimator, fusion, fast, awdvd, rl)
     peak = matmul_peak_tflops(dev, fusion.dtype)
     results = []
     steps = len(sizes) * 5  # estimate, restore, batch, AWDVD, RL (torch + scikit-image)
@@ -151,6 +156,7 @@ def bench_latency(
         "device": describe_device(dev),
         "torch": torch.__version__,
         "dtype": str(fusion.dtype).replace("torch.", ""),
+        "compiled": fast.compiled,
         "threads": torch.get_num_threads(),
         "rl_iterations": rl_iterations,
         "date": time.strftime("%Y-%m-%d"),
@@ -160,7 +166,7 @@ def bench_latency(
 
 def _bench_size(
     size: int | tuple[int, int],
-    stages: tuple[Any, Any, Any, Any],
+    stages: tuple[Any, Any, Any, Any, Any],
     sync: Callable[[], None] | None,
     repeats: int,
     rl_iterations: int,
@@ -175,7 +181,7 @@ def _bench_size(
 
     from ..optics import born_wolf_psf
 
-    estimator, fusion, awdvd, rl = stages
+    estimator, fusion, fast, awdvd, rl = stages
     dev = fusion.device.type
     shape = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     frame = _frame(shape)
@@ -190,11 +196,17 @@ def _bench_size(
     t = time_ms(lambda: estimator.estimate(frame), repeats, sync=sync)
     row.update(estimate_ms=t["median"], estimate_p95_ms=t["p95"])
     tick()
-    t = time_ms(lambda: fusion.restore_full(frame, est.defocus_um), repeats, sync=sync)
+    if fast is not fusion:
+        t0 = time.perf_counter()
+        fast.warm_up(shape)
+        row["compile_s"] = time.perf_counter() - t0
+        t = time_ms(lambda: fusion.restore_full(frame, est.defocus_um), repeats, sync=sync)
+        row["restore_eager_ms"] = t["median"]
+    t = time_ms(lambda: fast.restore_full(frame, est.defocus_um), repeats, sync=sync)
     row.update(restore_ms=t["median"], restore_p95_ms=t["p95"])
     tick()
     batch, ests = [frame] * 4, [est] * 4
-    t = time_ms(lambda: fusion.restore_batch(batch, ests), max(1, repeats // 2), sync=sync)
+    t = time_ms(lambda: fast.restore_batch(batch, ests), max(1, repeats // 2), sync=sync)
     row["throughput_fps"] = 4 / (t["median"] * 1e-3)
     tick()
     flops = _model_flops(fusion, frame, est.defocus_um)

@@ -56,6 +56,9 @@ def acquire(
     restore: bool = typer.Option(True, "--restore/--no-restore", help="Restore live."),
     method: str = typer.Option("fusion", help="fusion, awdvd, rl or none."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    compile_: bool = typer.Option(
+        False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run an MDA; raw frames go to OUT/raw.ome.tif, restored ones beside them."""
@@ -66,7 +69,7 @@ def acquire(
     seq = load_sequence(sequence)
     core = load_core(config)
     try:
-        restorer = build_restorer(method, device) if restore else None
+        restorer = build_restorer(method, device, compile=compile_) if restore else None
         estimator = build_estimator(device) if restore else None
     except Exception:
         del core

@@ -17,6 +17,9 @@ def demo(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("scope-deblur-demo"), help="Output folder."),
     seed: int = typer.Option(0, min=0, help="Seed of the drift and noise."),
+    compile_: bool = typer.Option(
+        False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Acquire a drifting time-lapse on the demo microscope and restore it live."""
@@ -33,7 +36,8 @@ def demo(
         seed=seed,
     )
     dev = resolve_device(device)
-    restorer, estimator = build_restorer(method, dev), build_estimator(dev)
+    restorer = build_restorer(method, dev, compile=compile_)
+    estimator = build_estimator(dev)
     with bar("acquiring", "catching up") as (on_frame, on_catchup):
         summary = run_demo(
             run, estimator=estimator, restorer=restorer, on_frame=on_frame, on_catchup=on_catchup

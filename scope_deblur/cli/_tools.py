@@ -196,6 +196,9 @@ def bench(
     live: bool = typer.Option(False, "--live", help="Live throughput on the demo instead."),
     fps: str = typer.Option("10,20,50", help="With --live: frame rates to stream."),
     frames: int = typer.Option(100, min=2, help="With --live: frames per stream."),
+    compile_: bool = typer.Option(
+        False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Time estimation and restoration per frame size, or live throughput (--live)."""
@@ -205,9 +208,13 @@ def bench(
     frame_sizes, rates = _sizes(sizes), _rates(fps)
     with bar("benchmarking") as (update,):
         if live:
-            result = bench_live(rates, frames=frames, device=device, progress=update)
+            result = bench_live(
+                rates, frames=frames, device=device, compile=compile_, progress=update
+            )
         else:
-            result = bench_latency(frame_sizes, device=device, repeats=repeats, progress=update)
+            result = bench_latency(
+                frame_sizes, device=device, repeats=repeats, compile=compile_, progress=update
+            )
     if json_:
         print_json(result)
     else:

@@ -90,7 +90,17 @@ class LivePipeline:
     # --- MDA hooks (acquisition thread: cheap, never blocking) -----------------
     @contextmanager
     def connected(self, core: CMMCorePlus) -> Iterator[LivePipeline]:
-        """Connect to ``core``'s MDA signals for the duration of the block."""
+        """Connect to ``core``'s MDA signals for the duration of the block.
+
+        The restorer is warmed up first on a frame of the camera's size (a compiled
+        network compiles then), so that the first live frames are not late.
+        """
+        warm_up = getattr(self.restorer, "warm_up", None)
+        if warm_up is not None:
+            try:
+                warm_up((core.getImageHeight(), core.getImageWidth()))
+            except Exception:  # the worker records real failures per frame
+                log.exception("warming up the restorer failed")
         ev = core.mda.events
         ev.sequenceStarted.connect(self._on_started)
         ev.frameReady.connect(self._on_frame)

@@ -4,7 +4,7 @@ Importing this package does not import torch; the functions import it when calle
 """
 
 from ._awdvd import AWDVDRestorer, awdvd
-from ._fusion import FusionRestorer, bench_restore
+from ._fusion import FusionRestorer
 from ._rl import RLRestorer, estimate_background, richardson_lucy
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "FusionRestorer",
     "RLRestorer",
     "awdvd",
-    "bench_restore",
     "estimate_background",
     "richardson_lucy",
 ]
