@@ -74,6 +74,8 @@ def acquire(
     except Exception:
         del core
         raise
+    if restore and compile_:
+        err.print("compiling the fusion network before the first frame (15-30 s the first time)")
     out.mkdir(parents=True, exist_ok=True)
     raw_path = out / "raw.ome.tif"
     total = sum(1 for _ in seq)

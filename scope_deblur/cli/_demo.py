@@ -38,6 +38,8 @@ def demo(
     dev = resolve_device(device)
     restorer = build_restorer(method, dev, compile=compile_)
     estimator = build_estimator(dev)
+    if compile_:
+        err.print("compiling the fusion network before the first frame (15-30 s the first time)")
     with bar("acquiring", "catching up") as (on_frame, on_catchup):
         summary = run_demo(
             run, estimator=estimator, restorer=restorer, on_frame=on_frame, on_catchup=on_catchup
