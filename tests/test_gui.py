@@ -48,6 +48,27 @@ def test_builds_offline_fast(qtbot, demo_core, tmp_path, no_network):
     w.close()
 
 
+def test_compile_is_offered_for_the_fusion_network_only(qtbot, demo_core, tmp_path, monkeypatch):
+    from scope_deblur_gui._window import _build_models
+
+    w = _window(qtbot, demo_core, tmp_path)
+    assert w.compile.isEnabled() and not w.compile.isChecked()
+    w.method.setCurrentText("rl")
+    assert not w.compile.isEnabled()
+    w.close()
+    calls = []
+
+    class Restorer:
+        def warm_up(self, shape):
+            calls.append(shape)
+
+    monkeypatch.setattr("scope_deblur.methods.build_restorer", lambda *a, **kw: Restorer())
+    monkeypatch.setattr("scope_deblur.methods.build_estimator", lambda *a, **kw: None)
+    _build_models("fusion", "cpu", True, (512, 512))
+    _build_models("fusion", "cpu", False, (512, 512))
+    assert calls == [(512, 512)]
+
+
 def test_offline_icons_never_go_online(no_network):
     import pyconify
     import superqt.iconify
