@@ -145,3 +145,28 @@ def test_to_uint8_contrast():
     assert (to_uint8(np.ones((4, 4))) == 0).all()
     with pytest.raises(ValueError, match="2-D"):
         to_uint8(np.ones(3))
+
+
+def test_tap_forwards_batches_and_publishes_the_newest(qtbot):
+    from scope_deblur.protocols import DefocusEstimate
+
+    from scope_deblur_gui._live import Bridge, RestorerTap
+
+    batches = []
+
+    class Batching(ScaleRestorer):
+        def restore_batch(self, frames, estimates):
+            batches.append(len(frames))
+            return [self.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
+
+    frames = [np.full((4, 4), float(k)) for k in range(3)]
+    ests = [DefocusEstimate(float(k), 1.0) for k in range(3)]
+    for inner in (Batching(), ScaleRestorer()):  # with and without restore_batch
+        tap = RestorerTap(inner, Bridge())
+        outs = tap.restore_batch(frames, ests)
+        expected = [inner.restore(f, e) for f, e in zip(frames, ests, strict=True)]
+        assert all(np.array_equal(o, x) for o, x in zip(outs, expected, strict=True))
+        out, est = tap.take()
+        assert est is ests[-1] and np.array_equal(out, outs[-1])
+        assert tap.take() is None
+    assert batches == [3]

@@ -9,6 +9,7 @@ frames instead of building a backlog.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,12 +55,32 @@ class RestorerTap:
     def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
         """Restore with the wrapped restorer, then publish the result."""
         out = self.inner.restore(frame, estimate)
+        self._publish(out, estimate)
+        return out
+
+    def restore_batch(
+        self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate]
+    ) -> list[np.ndarray]:
+        """Restore queued frames together if the wrapped restorer can; publish the newest.
+
+        A restorer with ``restore_batch`` runs them in one forward pass (on a GPU);
+        any other restores them one by one.
+        """
+        batch = getattr(self.inner, "restore_batch", None)
+        if batch is not None:
+            outs = list(batch(frames, estimates))
+        else:
+            outs = [self.inner.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
+        if outs:
+            self._publish(outs[-1], estimates[-1])
+        return outs
+
+    def _publish(self, out: np.ndarray, estimate: DefocusEstimate) -> None:
         with self._lock:
             notify = self._latest is None
             self._latest = (out, estimate)
         if notify:
             self.bridge.restored.emit()
-        return out
 
     def take(self) -> tuple[np.ndarray, DefocusEstimate] | None:
         """Return and clear the newest result (GUI thread)."""
