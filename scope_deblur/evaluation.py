@@ -107,8 +107,8 @@ def _restorer(method: Any, device: str) -> Any:
 
         weights = method.split(":", 1)[1] if ":" in method else "fusion"
         r = FusionRestorer(weights, device=device)
-        if method == "fusion_raw":  # the network alone, without the do-no-harm gate
-            r.in_focus_um, r.min_confidence = -1.0, -1.0
+        if method == "fusion_raw":  # the network alone, without the do-no-harm gates
+            r.in_focus_um, r.min_confidence, r.error_floor = -1.0, -1.0, 0.0
         return r
     raise ValueError(f"unknown method {method!r}; use input|rl|awdvd|fusion|fusion_raw|fusion:PATH")
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_card", "load_state_dict", "models_dir", "save_weights", "sha256_file"]
+__all__ = ["load_card", "load_state_dict", "models_dir", "resolve", "save_weights", "sha256_file"]
 
 
 def models_dir() -> Path:

@@ -79,12 +79,12 @@ def test_bad_config_exits_2(tmp_path):
 def test_unknown_method_exits_2(tmp_path):
     proc = run_cli("demo", "--frames", "2", "--method", "magic", "--out", tmp_path)
     assert_one_line_error(proc, "magic")
-    assert set(METHODS) == {"fusion", "awdvd", "rl", "none"}
+    assert set(METHODS) == {"fusion", "fusion-fast", "awdvd", "rl", "none"}
 
 
 def test_compile_with_a_classical_method_exits_2(tmp_path):
     proc = run_cli("demo", "--frames", "2", "--method", "rl", "--compile", "--out", tmp_path)
-    assert_one_line_error(proc, "--compile applies to the fusion method")
+    assert_one_line_error(proc, "--compile applies to the fusion methods")
 
 
 def test_acquire_demo_config_without_restoration(tmp_path):
@@ -150,6 +150,8 @@ def test_import_loads_neither_torch_nor_qt():
     [
         (["bench", "--sizes", "512,axb"], "--sizes"),
         (["bench", "--live", "--fps", "10,x"], "--fps"),
+        (["bench", "--method", "rl"], "--method"),
+        (["train", "delpnet", "--width", "8"], "fusion only"),
         (["train", "ablation", "--minutes", "1"], "--steps"),
         (["train", "fusion", "--max-um", "20"], "delpnet only"),
         (["train", "delpnet", "--forward", "disc", "--steps", "1"], "forward"),

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m scope_deblur_gui [--config CFG] [--screenshot PNG]``."""
     p = argparse.ArgumentParser(prog="scope-deblur-gui", description=__doc__)
     p.add_argument("--config", type=Path, help="Micro-Manager config (demo microscope if absent)")
-    p.add_argument("--method", default="fusion", help="fusion, awdvd, rl or none")
+    p.add_argument("--method", default="fusion", help="fusion, fusion-fast, awdvd, rl or none")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--out", type=Path, default=None, help="folder for the runs")
     p.add_argument("--run", action="store_true", help="start the acquisition at once")

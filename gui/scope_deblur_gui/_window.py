@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         use_offline_icons()  # before pymmcore-widgets builds any icon
         import useq
         from pymmcore_widgets import MDAWidget
-        from scope_deblur.methods import METHODS
+        from scope_deblur.methods import FUSION_METHODS, METHODS
 
         if mmcore is None:
             from scope_deblur.demo import load_demo_core
@@ -131,8 +131,10 @@ class MainWindow(QMainWindow):
         self.device.setCurrentText(device)
         self.compile = QCheckBox("Compile the network (about 20 % faster; 15-30 s first)")
         self.compile.setToolTip("torch.compile before the first frame; cached for later runs")
-        self.compile.setEnabled(self.method.currentText() == "fusion")
-        self.method.currentTextChanged.connect(lambda m: self.compile.setEnabled(m == "fusion"))
+        self.compile.setEnabled(self.method.currentText() in FUSION_METHODS)
+        self.method.currentTextChanged.connect(
+            lambda m: self.compile.setEnabled(m in FUSION_METHODS)
+        )
         self.out_dir = QLineEdit(str(out_dir or Path.cwd() / "scope-deblur-runs"))
         browse = QToolButton()
         browse.setText("…")

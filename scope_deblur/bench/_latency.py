@@ -108,10 +108,13 @@ def bench_latency(
     repeats: int = 5,
     rl_iterations: int = 30,
     skimage_max_size: int = 1024,
+    method: str = "fusion",
     compile: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Measure every stage per frame size; see ``scope-deblur bench``.
+
+    ``method`` names the fusion network to time (``fusion`` or ``fusion-fast``).
 
     A size is a side (square frames) or an ``(height, width)`` pair; scikit-image
     runs only on frames of at most ``skimage_max_size``² pixels. With ``compile``
@@ -128,11 +131,11 @@ def bench_latency(
     dev = resolve_device(device)
     sync = torch.cuda.synchronize if dev == "cuda" else None
     estimator = DelpNetEstimator(device=dev)
-    fusion = FusionRestorer(device=dev)
-    fast = FusionRestorer(device=dev, compile=True) if compile else fusion
+    fusion = FusionRestorer(method, device=dev)
+    compiled = FusionRestorer(method, device=dev, compile=True) if compile else fusion
     awdvd = AWDVDRestorer(device=dev)
     rl = RLRestorer(device=dev, iterations=rl_iterations)
-    stages = (estimator, fusion, fast, awdvd, rl)
+    stages = (estimator, fusion, compiled, awdvd, rl)
     peak = matmul_peak_tflops(dev, fusion.dtype)
     results = []
     steps = len(sizes) * 5  # estimate, restore, batch, AWDVD, RL (torch + scikit-image)
@@ -155,8 +158,9 @@ def bench_latency(
     return {
         "device": describe_device(dev),
         "torch": torch.__version__,
+        "method": method,
         "dtype": str(fusion.dtype).replace("torch.", ""),
-        "compiled": fast.compiled,
+        "compiled": compiled.compiled,
         "threads": torch.get_num_threads(),
         "rl_iterations": rl_iterations,
         "date": time.strftime("%Y-%m-%d"),
@@ -180,12 +184,14 @@ def _bench_size(
     from skimage.restoration import richardson_lucy as sk_rl
 
     from ..optics import born_wolf_psf
+    from ..protocols import DefocusEstimate
 
-    estimator, fusion, fast, awdvd, rl = stages
+    estimator, fusion, compiled, awdvd, rl = stages
     dev = fusion.device.type
     shape = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     frame = _frame(shape)
     est = estimator.estimate(frame)
+    sure = DefocusEstimate(est.defocus_um, 1.0)  # the full restore path, never a pass-through
     if dev == "cuda":
         torch.cuda.reset_peak_memory_stats()
     row: dict[str, Any] = {
@@ -196,17 +202,17 @@ def _bench_size(
     t = time_ms(lambda: estimator.estimate(frame), repeats, sync=sync)
     row.update(estimate_ms=t["median"], estimate_p95_ms=t["p95"])
     tick()
-    if fast is not fusion:
+    if compiled is not fusion:
         t0 = time.perf_counter()
-        fast.warm_up(shape)
+        compiled.warm_up(shape)
         row["compile_s"] = time.perf_counter() - t0
-        t = time_ms(lambda: fusion.restore_full(frame, est.defocus_um), repeats, sync=sync)
+        t = time_ms(lambda: fusion.restore(frame, sure), repeats, sync=sync)
         row["restore_eager_ms"] = t["median"]
-    t = time_ms(lambda: fast.restore_full(frame, est.defocus_um), repeats, sync=sync)
+    t = time_ms(lambda: compiled.restore(frame, sure), repeats, sync=sync)
     row.update(restore_ms=t["median"], restore_p95_ms=t["p95"])
     tick()
-    batch, ests = [frame] * 4, [est] * 4
-    t = time_ms(lambda: fast.restore_batch(batch, ests), max(1, repeats // 2), sync=sync)
+    batch, ests = [frame] * 4, [sure] * 4
+    t = time_ms(lambda: compiled.restore_batch(batch, ests), max(1, repeats // 2), sync=sync)
     row["throughput_fps"] = 4 / (t["median"] * 1e-3)
     tick()
     flops = _model_flops(fusion, frame, est.defocus_um)

@@ -54,7 +54,7 @@ def acquire(
     sequence: Path = typer.Option(..., help="useq MDASequence as YAML or JSON."),
     out: Path = typer.Option(..., help="Output folder."),
     restore: bool = typer.Option(True, "--restore/--no-restore", help="Restore live."),
-    method: str = typer.Option("fusion", help="fusion, awdvd, rl or none."),
+    method: str = typer.Option("fusion", help="fusion, fusion-fast, awdvd, rl or none."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."

@@ -13,7 +13,9 @@ def demo(
     frames: int = typer.Option(60, min=1, help="Frames in the time-lapse."),
     interval_ms: float = typer.Option(100.0, min=0, help="Time between frames (ms)."),
     drift_um_per_frame: float = typer.Option(0.5, help="Steady focus drift per frame (µm)."),
-    method: str = typer.Option("fusion", help="Restoration: fusion, awdvd, rl or none."),
+    method: str = typer.Option(
+        "fusion", help="Restoration: fusion, fusion-fast (lighter, for live CPU), awdvd, rl, none."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("scope-deblur-demo"), help="Output folder."),
     seed: int = typer.Option(0, min=0, help="Seed of the drift and noise."),

@@ -10,7 +10,9 @@ import typer
 def gui(
     demo: bool = typer.Option(False, "--demo", help="Use the demo microscope (the default)."),
     config: Path | None = typer.Option(None, help="Micro-Manager .cfg (may declare #py devices)."),
-    method: str = typer.Option("fusion", help="Initial restoration: fusion, awdvd, rl or none."),
+    method: str = typer.Option(
+        "fusion", help="Initial restoration: fusion, fusion-fast, awdvd, rl or none."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path | None = typer.Option(
         None, help="Folder for the runs (default ./scope-deblur-runs)."

@@ -84,7 +84,7 @@ def estimate(
 def restore(
     paths: list[Path] = _FILES,
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the restored TIFFs."),
-    method: str = typer.Option("fusion", help="fusion, awdvd or rl."),
+    method: str = typer.Option("fusion", help="fusion, fusion-fast, awdvd or rl."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:

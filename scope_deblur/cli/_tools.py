@@ -69,6 +69,9 @@ def train(
     wiener: bool = typer.Option(
         False, "--wiener", help="fusion: also feed the frame Wiener-deconvolved at the estimate."
     ),
+    width: int = typer.Option(
+        None, min=4, max=64, help="fusion: channels of the first level (default 16)."
+    ),
     z_range: str = typer.Option(
         None, help="fusion: train a per-level specialist on defocus LO,HI um (default 0-40)."
     ),
@@ -103,6 +106,7 @@ def train(
     specific = [  # (flag, the model it applies to, keyword, value; None: not given)
         ("--conditioned", "fusion", "conditioned", True if conditioned else None),
         ("--wiener", "fusion", "wiener", True if wiener else None),
+        ("--width", "fusion", "base_width", width),
         ("--z-range", "fusion", "z_range", None if z_range is None else _z_range(z_range)),
         ("--max-um", "delpnet", "levels_um", None if max_um is None else _levels(max_um)),
         ("--forward", "delpnet", "forward", forward),
@@ -196,6 +200,7 @@ def bench(
     live: bool = typer.Option(False, "--live", help="Live throughput on the demo instead."),
     fps: str = typer.Option("10,20,50", help="With --live: frame rates to stream."),
     frames: int = typer.Option(100, min=2, help="With --live: frames per stream."),
+    method: str = typer.Option("fusion", help="The fusion network to time: fusion or fusion-fast."),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
     ),
@@ -203,17 +208,30 @@ def bench(
 ) -> None:
     """Time estimation and restoration per frame size, or live throughput (--live)."""
     from ..bench import bench_latency, bench_live
+    from ..methods import FUSION_METHODS
 
     # Bad input fails here, before any progress bar.
     frame_sizes, rates = _sizes(sizes), _rates(fps)
+    if method not in FUSION_METHODS:
+        raise ValueError(f"--method must be one of {', '.join(FUSION_METHODS)}, got {method!r}")
     with bar("benchmarking") as (update,):
         if live:
             result = bench_live(
-                rates, frames=frames, device=device, compile=compile_, progress=update
+                rates,
+                frames=frames,
+                method=method,
+                device=device,
+                compile=compile_,
+                progress=update,
             )
         else:
             result = bench_latency(
-                frame_sizes, device=device, repeats=repeats, compile=compile_, progress=update
+                frame_sizes,
+                device=device,
+                repeats=repeats,
+                method=method,
+                compile=compile_,
+                progress=update,
             )
     if json_:
         print_json(result)

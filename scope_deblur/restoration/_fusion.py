@@ -15,15 +15,25 @@ input by a ramp in the estimator's confidence, so a frame the estimator cannot j
 comes back unchanged. A blind network is also gated by depth: its weight ramps from
 0 at ``defocus_um <= in_focus_um`` (3 µm) to 1 at twice that, because a blind
 network lost 0.8 dB on in-focus frames. A network given the defocus is not: it saw
-in-focus crops in training (8 %) and, told a frame is in focus, denoises it
-(v5: +4.3 dB at 0 µm on held-out synthetic frames; on five of the six real in-focus
-frames the median nucleus area moves by at most 1.3 %, on the sixth by 5 %).
+in-focus crops in training (8 %) and, told a frame is in focus, denoises it.
+
+A network's output is never perfect: on in-focus frames its error has a floor
+(PSNR about 43 dB for ``fusion``), so on a bright, nearly noise-free frame
+restoring would lose quality. The card's ``error_floor`` is that error (mean square,
+in the per-frame normalised units), measured on in-focus training images at 20000
+photons (:func:`scope_deblur.training.measure_error_floor`). If ``D`` is the mean
+square difference between the output and the input, the input's own error is about
+``D − floor`` and the output's about ``floor``, so the output gets the weight
+``1 − floor / D`` (the least-squares mix of two estimates). Defocused frames differ
+from their restoration by far more than the floor and keep the full output; a
+bright in-focus frame comes back nearly unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,7 +79,9 @@ class FusionRestorer:
     Parameters
     ----------
     weights : str
-        Shipped model name (``"fusion"``) or a path to ``.safetensors`` with its card.
+        Shipped model name (``"fusion"``, or ``"fusion-fast"``, the lighter live
+        model) or a path to ``.safetensors`` with its card. The restorer's ``name``
+        is the file's stem, so every output records which network made it.
     device : {"auto", "cpu", "cuda"}
         ``"auto"`` picks CUDA when available.
     tile, overlap : int
@@ -91,8 +103,6 @@ class FusionRestorer:
         the network runs eagerly.
     """
 
-    name = "fusion"
-
     def __init__(
         self,
         weights: str = "fusion",
@@ -111,6 +121,7 @@ class FusionRestorer:
         from ..nets.fusion_unet import FusionUNet, FusionUNetConfig
         from ..weights import load_card, load_state_dict
 
+        self.name = Path(weights).stem
         self.device = torch.device(resolve_device(device))
         self.card: dict[str, Any] = load_card(weights)
         try:
@@ -133,6 +144,7 @@ class FusionRestorer:
             in_focus_um = 0.0 if config.needs_defocus else BLIND_IN_FOCUS_UM
         self.in_focus_um = float(in_focus_um)
         self.min_confidence = float(min_confidence)
+        self.error_floor = float(self.card.get("error_floor") or 0.0)
 
     def _pick_dtype(self, dtype: str) -> Any:
         import torch
@@ -160,6 +172,25 @@ class FusionRestorer:
         d = _ramp(z, z0, 2 * z0) if z0 > 0 else 1.0
         c = _ramp(float(estimate.confidence), self.min_confidence, 2 * self.min_confidence)
         return d * c
+
+    def fidelity(self, frame: np.ndarray, restored: np.ndarray) -> float:
+        """Return the weight, in [0, 1], that the network's output earns on ``frame``.
+
+        ``1 − error_floor / D``, with ``D`` the mean square difference between
+        ``restored`` and ``frame`` in the frame's normalised units (module docstring);
+        1 when the card has no ``error_floor``.
+        """
+        from ..nets.fusion_inputs import normalise
+
+        if self.error_floor <= 0:
+            return 1.0
+        _, scale = normalise(frame)
+        d = float(np.mean(np.square((restored - frame) / scale), dtype=np.float64))
+        return float(np.clip(1.0 - self.error_floor / d, 0.0, 1.0)) if d > 0 else 0.0
+
+    def _blend(self, x: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
+        a = strength * self.fidelity(x, y)
+        return y if a == 1.0 else (a * y + (1 - a) * x).astype(np.float32)
 
     # ------------------------------------------------------------------ inference
 
@@ -264,7 +295,7 @@ class FusionRestorer:
         if a == 0.0:
             return x.copy()
         y = self.restore_full(x, estimate.defocus_um if estimate else None)
-        return y if a == 1.0 else (a * y + (1 - a) * x).astype(np.float32)
+        return self._blend(x, y, a)
 
     def restore_batch(
         self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate | None]
@@ -293,8 +324,7 @@ class FusionRestorer:
             zs = np.array([estimates[i].defocus_um for i in todo], np.float32)  # type: ignore[union-attr]
             ys = self._forward(self._planes(batch, zs))[:, :h, :w]
             for i, (lo, s), yn in zip(todo, maps, ys, strict=True):
-                y = _match_flux(xs[i], yn * s + lo)
-                out[i] = (alphas[i] * y + (1 - alphas[i]) * xs[i]).astype(np.float32)
+                out[i] = self._blend(xs[i], _match_flux(xs[i], yn * s + lo), alphas[i])
             return out
         for i in todo:
             out[i] = self.restore(xs[i], estimates[i])

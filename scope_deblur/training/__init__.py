@@ -10,14 +10,17 @@ from ._data import (
     random_crops,
     split_by_image,
 )
+from ._fusion import add_error_floor, measure_error_floor
 
 __all__ = [
     "DEFAULT_IN_FOCUS_DIR",
     "DEFAULT_VAL_IMAGE",
     "REAL_Z00_DIR",
     "SHARED_DATA_DIR",
+    "add_error_floor",
     "in_focus_paths",
     "load_in_focus",
+    "measure_error_floor",
     "random_crops",
     "split_by_image",
 ]
