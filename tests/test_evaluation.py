@@ -39,3 +39,24 @@ def test_evaluate_restoration_gain_is_psnr_over_the_input(one_torch_thread):
     assert rl["gain_db"] == pytest.approx(np.subtract(rl["psnr"], inp["psnr"]), abs=1e-3)
     assert rl["gain_db"][0] == 0.0  # in focus: RL passes the frame through
     assert rl["gain_db"][1] > 1.0  # the true PSF at 10 µm must help
+
+
+def test_do_no_harm_table_compares_the_raw_network_with_the_gated_restorer(
+    tmp_path, one_torch_thread
+):
+    import json
+    import shutil
+
+    from scope_deblur.evaluation import evaluate_do_no_harm
+    from scope_deblur.weights import resolve
+
+    # A floor far above any difference makes the gated restorer return the input.
+    src = resolve("fusion-fast")
+    dst = tmp_path / "floored.safetensors"
+    shutil.copy(src, dst)
+    card = json.loads(src.with_suffix(".json").read_text())
+    dst.with_suffix(".json").write_text(json.dumps({**card, "error_floor": 1e9}))
+    out = evaluate_do_no_harm(str(dst), depths=(0, 10), photons=(1000,), crop=96, device="cpu")
+    assert out["depths"] == [0, 10] and out["photons"] == [1000]
+    assert out["gain_db"] == [[0.0, 0.0]]
+    assert out["raw_gain_db"][0][1] > 1.0  # the network alone restores the 10 um frame

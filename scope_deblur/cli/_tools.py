@@ -177,13 +177,14 @@ def evaluate(
             plot_confusion(panels, res["classes"], figure / "delpnet_confusion.png")
         )
     if model in ("fusion", "all"):
-        from ..evaluation import evaluate_real, evaluate_restoration
+        from ..evaluation import evaluate_do_no_harm, evaluate_real, evaluate_restoration
         from ..weights import load_card
 
         load_card(weights)  # a missing or unreadable model fails here, before any work
         figure.mkdir(parents=True, exist_ok=True)
         methods = ("input", "rl", "awdvd", "fusion" if weights == "fusion" else f"fusion:{weights}")
         results["restoration_synthetic"] = evaluate_restoration(methods, seed=seed, device=device)
+        results["do_no_harm"] = evaluate_do_no_harm(weights, seed=seed, device=device)
         results["restoration_real_z00"] = evaluate_real(
             figure / "real_z00.png", weights=weights, device=device
         )
