@@ -163,3 +163,16 @@ def test_import_loads_neither_torch_nor_qt():
 def test_bad_tool_options_exit_2(tmp_path, args, needle):
     extra = ["--data", tmp_path, "--out", tmp_path / "m"] if args[0] == "train" else []
     assert_one_line_error(run_cli(*args, *extra), needle)
+
+
+def test_catch_up_hint_points_cpu_users_of_fusion_to_fusion_fast():
+    from scope_deblur.cli._progress import catch_up_hint, err
+
+    with err.capture() as cap:
+        catch_up_hint("fusion", "cpu", restored=10, live=7)
+    assert "3 of 10 frames" in cap.get() and "--method fusion-fast" in cap.get()
+    with err.capture() as cap:
+        catch_up_hint("fusion-fast", "cpu", 10, 7)
+        catch_up_hint("fusion", "cuda", 10, 7)
+        catch_up_hint("fusion", "cpu", 10, 10)
+    assert cap.get() == ""

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ._progress import bar, err, print_json
+from ._progress import bar, catch_up_hint, err, print_json
 
 
 def load_core(config: Path) -> Any:
@@ -64,7 +64,7 @@ def acquire(
     """Run an MDA; raw frames go to OUT/raw.ome.tif, restored ones beside them."""
     from .._rawfile import count_frames
     from ..live import LivePipeline
-    from ..methods import build_estimator, build_restorer
+    from ..methods import build_estimator, build_restorer, resolve_device
 
     seq = load_sequence(sequence)
     core = load_core(config)
@@ -99,17 +99,21 @@ def acquire(
     finally:
         del core  # release MMCore now: alive at exit, it aborts the process
         gc.collect()  # (it sits in reference cycles)
-    summary = {
+    summary: dict[str, object] = {
         "frames_acquired": n[0],
         "frames_saved_raw": count_frames(raw_path) if raw_path.exists() else 0,
         "outputs": {"raw": str(raw_path), "restored": str(restored) if restored else None},
     }
+    if restorer is not None:
+        modes = [r.mode for r in pipeline.records]
+        done, live = sum(m in ("live", "catch-up") for m in modes), modes.count("live")
+        summary.update(frames_restored=done, frames_restored_live=live)
     if json_:
         print_json(summary)
-    else:
-        err.print(
-            f"{summary['frames_acquired']} frames acquired; raw: {raw_path}; restored: {restored}"
-        )
+        return
+    err.print(f"{n[0]} frames acquired; raw: {raw_path}; restored: {restored}")
+    if restorer is not None:
+        catch_up_hint(method, resolve_device(device), done, live)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._progress import bar, err, print_json
+from ._progress import bar, catch_up_hint, err, print_json
 
 
 def demo(
@@ -62,6 +62,7 @@ def demo(
     )
     for name, path in summary["outputs"].items():
         err.print(f"  {name}: {path}")
+    catch_up_hint(method, dev, summary["frames_restored"], summary["frames_restored_live"])
 
 
 def register(app: typer.Typer) -> None:

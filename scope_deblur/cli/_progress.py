@@ -1,4 +1,4 @@
-"""Progress bars on stderr, so that ``--json`` output on stdout stays clean."""
+"""Progress bars and hints on stderr, so that ``--json`` output on stdout stays clean."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["bar", "err", "print_json"]
+__all__ = ["bar", "catch_up_hint", "err", "print_json"]
 
 err = Console(stderr=True)
 
@@ -37,3 +37,13 @@ def bar(*tasks: str) -> Iterator[list[Callable[[int, int], None]]]:
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     print(json.dumps(obj, indent=2, default=str))
+
+
+def catch_up_hint(method: str, device: str, restored: int, live: int) -> None:
+    """Tell a CPU user of ``fusion`` how to restore every frame live, if some were not."""
+    if method == "fusion" and device == "cpu" and live < restored:
+        err.print(
+            f"{restored - live} of {restored} frames were restored after the run, not live; "
+            "on a CPU, --method fusion-fast keeps up live (README: Performance)",
+            soft_wrap=True,
+        )
