@@ -41,6 +41,22 @@ def test_evaluate_restoration_gain_is_psnr_over_the_input(one_torch_thread):
     assert rl["gain_db"][1] > 1.0  # the true PSF at 10 µm must help
 
 
+def test_family_forward_blurs_with_members_of_the_family(one_torch_thread):
+    kw = {"depths": (10,), "crop": 96, "device": "cpu"}
+    bw = evaluate_restoration(("input",), **kw)
+    fam = evaluate_restoration(("input",), forward="family", members=2, **kw)
+    assert (bw["forward"], bw["members"], fam["forward"], fam["members"]) == (
+        "born_wolf",
+        1,
+        "family",
+        2,
+    )
+    # the family adds smoothing and aberrations: a different, here blurrier, input
+    assert fam["rows"]["input"]["psnr"][0] != bw["rows"]["input"]["psnr"][0]
+    with pytest.raises(ValueError, match="forward"):
+        evaluate_restoration(("input",), forward="disc", **kw)
+
+
 def test_do_no_harm_table_compares_the_raw_network_with_the_gated_restorer(
     tmp_path, one_torch_thread
 ):

@@ -111,3 +111,12 @@ def test_defocus_seedable() -> None:
     c = defocus(sharp, 4.0, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+def test_defocus_with_a_given_psf_uses_it_instead_of_born_wolf() -> None:
+    sharp = torch.rand(64, 64, generator=torch.Generator().manual_seed(1)) * 100
+    delta = np.zeros((5, 5))
+    delta[2, 2] = 1.0
+    same = defocus(sharp, 30.0, photons=None, psf=delta)  # z is ignored
+    torch.testing.assert_close(same, sharp, rtol=1e-5, atol=1e-3)
+    assert not torch.allclose(defocus(sharp, 30.0, photons=None), sharp, atol=1.0)

@@ -184,6 +184,9 @@ def evaluate(
         figure.mkdir(parents=True, exist_ok=True)
         methods = ("input", "rl", "awdvd", "fusion" if weights == "fusion" else f"fusion:{weights}")
         results["restoration_synthetic"] = evaluate_restoration(methods, seed=seed, device=device)
+        results["restoration_synthetic_family"] = evaluate_restoration(
+            methods, seed=seed, device=device, forward="family"
+        )
         results["do_no_harm"] = evaluate_do_no_harm(weights, seed=seed, device=device)
         results["restoration_real_z00"] = evaluate_real(
             figure / "real_z00.png", weights=weights, device=device

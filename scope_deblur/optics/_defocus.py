@@ -76,6 +76,7 @@ def defocus(
     photons: float | None = 1000.0,
     read_noise: float = 2.0,
     generator: torch.Generator | None = None,
+    psf: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Blur sharp images with the Born–Wolf PSF at ``z_um`` and add camera noise.
 
@@ -93,6 +94,9 @@ def defocus(
         Gaussian read-noise standard deviation, in photons.
     generator : torch.Generator, optional
         Source of randomness, for reproducible noise.
+    psf : numpy.ndarray, optional
+        Blur every image with this kernel instead (say, a member of the forward-model
+        family of :mod:`scope_deblur.optics._family`); ``z_um`` is then ignored.
 
     Returns
     -------
@@ -110,7 +114,7 @@ def defocus(
     out = torch.empty_like(x)
     for z in sorted(set(zs)):
         idx = [i for i, zi in enumerate(zs) if zi == z]
-        out[idx] = blur(x[idx], born_wolf_psf(z, optics))
+        out[idx] = blur(x[idx], born_wolf_psf(z, optics) if psf is None else psf)
     out = out.clamp_min(0)
     if photons is not None:
         q = torch.quantile(x.flatten(1)[:, :: max(1, x[0].numel() // 100_000)], 0.999, dim=1)
