@@ -121,6 +121,10 @@ class MainWindow(QMainWindow):
         self.mda.setValue(useq.MDASequence(time_plan={"interval": 0.2, "loops": 30}))
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
+        self.method.setToolTip(
+            "fusion: the best restoration. fusion-fast: a quarter of the compute, keeps up "
+            "live on a CPU. Frames not restored live are caught up after the run."
+        )
         self.method.setCurrentText(method if restorer is None else "")
         if restorer is not None:
             self.method.addItem(restorer.name)
