@@ -161,6 +161,9 @@ def test_shipped_models_beat_the_input_on_held_out_synthetic_defocus(method: str
 
     r = build_restorer(method, "cpu")
     assert r.name == method
+    from scope_deblur.weights import resolve, sha256_file
+
+    assert r.sha256 == sha256_file(resolve(method))  # what frames.csv records
     _, val = split_by_image(in_focus_paths())
     sharp = load_in_focus(val)[0][100:292, 200:392]
     gen = torch.Generator().manual_seed(0)

@@ -124,6 +124,7 @@ class FusionRestorer:
         self.name = Path(weights).stem
         self.device = torch.device(resolve_device(device))
         self.card: dict[str, Any] = load_card(weights)
+        self.sha256: str = str(self.card.get("sha256", ""))  # recorded with every frame
         try:
             config = FusionUNetConfig(**self.card["config"])
         except (KeyError, TypeError, ValueError) as e:
