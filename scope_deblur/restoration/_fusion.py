@@ -174,23 +174,27 @@ class FusionRestorer:
         c = _ramp(float(estimate.confidence), self.min_confidence, 2 * self.min_confidence)
         return d * c
 
-    def fidelity(self, frame: np.ndarray, restored: np.ndarray) -> float:
+    def fidelity(
+        self, frame: np.ndarray, restored: np.ndarray, scale: float | None = None
+    ) -> float:
         """Return the weight, in [0, 1], that the network's output earns on ``frame``.
 
         ``1 − error_floor / D``, with ``D`` the mean square difference between
-        ``restored`` and ``frame`` in the frame's normalised units (module docstring);
-        1 when the card has no ``error_floor``.
+        ``restored`` and ``frame`` in the frame's normalised units (module docstring;
+        ``scale`` is the frame's normalisation scale when already known); 1 when the
+        card has no ``error_floor``.
         """
         from ..nets.fusion_inputs import normalise
 
         if self.error_floor <= 0:
             return 1.0
-        _, scale = normalise(frame)
+        if scale is None:
+            scale = normalise(frame)[1]
         d = float(np.mean(np.square((restored - frame) / scale), dtype=np.float64))
         return float(np.clip(1.0 - self.error_floor / d, 0.0, 1.0)) if d > 0 else 0.0
 
-    def _blend(self, x: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
-        a = strength * self.fidelity(x, y)
+    def _blend(self, x: np.ndarray, y: np.ndarray, scale: float, strength: float) -> np.ndarray:
+        a = strength * self.fidelity(x, y, scale)
         return y if a == 1.0 else (a * y + (1 - a) * x).astype(np.float32)
 
     # ------------------------------------------------------------------ inference
@@ -273,15 +277,18 @@ class FusionRestorer:
 
         A conditioned or Wiener network needs ``defocus_um``; a blind one ignores it.
         """
+        return self._restore_scaled(check_frame(frame), defocus_um)[0]
+
+    def _restore_scaled(self, x: np.ndarray, defocus_um: float | None) -> tuple[np.ndarray, float]:
+        """Return ``restore_full``'s output and the frame's normalisation scale."""
         from ..nets.fusion_inputs import normalise
 
-        x = check_frame(frame)
         if self.net.config.needs_defocus and (defocus_um is None or not np.isfinite(defocus_um)):
             raise ValueError("this fusion model needs the frame's defocus: give defocus_um")
         lo, s = normalise(x)
         y = self._restore_normalised((x - lo) / s, float(defocus_um or 0.0)) * s + lo
         # Conserve flux exactly (blur conserves it, so must restoration).
-        return _match_flux(x, y)
+        return _match_flux(x, y), s
 
     def restore(self, frame: np.ndarray, estimate: DefocusEstimate | None) -> np.ndarray:
         """Return the restored frame: float32, same shape and intensity units.
@@ -295,8 +302,8 @@ class FusionRestorer:
         a = self.strength(estimate)
         if a == 0.0:
             return x.copy()
-        y = self.restore_full(x, estimate.defocus_um if estimate else None)
-        return self._blend(x, y, a)
+        y, scale = self._restore_scaled(x, estimate.defocus_um if estimate else None)
+        return self._blend(x, y, scale, a)
 
     def restore_batch(
         self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate | None]
@@ -325,7 +332,7 @@ class FusionRestorer:
             zs = np.array([estimates[i].defocus_um for i in todo], np.float32)  # type: ignore[union-attr]
             ys = self._forward(self._planes(batch, zs))[:, :h, :w]
             for i, (lo, s), yn in zip(todo, maps, ys, strict=True):
-                out[i] = self._blend(xs[i], _match_flux(xs[i], yn * s + lo), alphas[i])
+                out[i] = self._blend(xs[i], _match_flux(xs[i], yn * s + lo), s, alphas[i])
             return out
         for i in todo:
             out[i] = self.restore(xs[i], estimates[i])
