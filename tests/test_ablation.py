@@ -47,3 +47,19 @@ def test_ablation_subset_merges_into_saved_rows(tmp_path, monkeypatch, one_torch
     assert set(saved["train_minutes"]) == {"unet_n1", "fusion_n2_sum_conditioned_wiener"}
     with pytest.raises(ValueError, match="unknown ablation variants"):
         _ablation.run_ablation(None, tmp_path, steps=1, crop=64, variants=["unet_n9"])
+
+
+def test_train_fusion_writes_a_loadable_card_with_its_error_floor(
+    tmp_path, monkeypatch, one_torch_thread
+):
+    from scope_deblur.restoration import FusionRestorer
+
+    monkeypatch.setattr(_fusion, "BANK", 2)
+    card = _fusion.train_fusion(
+        None, tmp_path / "tiny", steps=2, base_width=4, conditioned=True, progress=False
+    )
+    saved = json.loads((tmp_path / "tiny.json").read_text())
+    assert saved["error_floor"] == card["error_floor"] > 0
+    assert "--width 4" in saved["command"] and "--conditioned" in saved["command"]
+    restorer = FusionRestorer(str(tmp_path / "tiny.safetensors"), device="cpu")
+    assert restorer.error_floor == saved["error_floor"]

@@ -114,13 +114,20 @@ def measure_error_floor(
     return float(np.median(errors))
 
 
-def add_error_floor(weights: str | Path, data_dir: str | Path | None = None) -> float:
-    """Measure ``error_floor`` on the training images and write it into the card."""
+def add_error_floor(
+    weights: str | Path, data_dir: str | Path | None = None, images: list | None = None
+) -> float:
+    """Measure ``error_floor`` on the training images and write it into the card.
+
+    ``images`` are the training images when already loaded; else they are read from
+    ``data_dir``.
+    """
     import json
 
     from ..weights import resolve
 
-    images = [im for im, _, _ in _load(data_dir)[0]]
+    if images is None:
+        images = [im for im, _, _ in _load(data_dir)[0]]
     floor = measure_error_floor(weights, images)
     card_path = resolve(weights).with_suffix(".json")
     card = json.loads(card_path.read_text())
@@ -299,5 +306,5 @@ def train_fusion(
     }
     model = model.to("cpu").to(memory_format=torch.contiguous_format)
     path = save_weights(model, out, card)
-    card["error_floor"] = add_error_floor(path, data_dir)
+    card["error_floor"] = add_error_floor(path, images=[im for im, _, _ in train])
     return card
