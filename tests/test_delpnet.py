@@ -15,7 +15,9 @@ def test_output_shape(batch: int, bg: bool) -> None:
     net = DelpNet(config=cfg).eval()
     out = net(torch.rand(batch, 1, 84, 84))
     assert out.shape == (batch, 21 + int(bg))
-    assert cfg.n_classes == 21 + int(bg)
+    assert cfg.n_classes == len(cfg.class_names) == 21 + int(bg)
+    assert cfg.class_names[:2] == ["0 µm", "2 µm"] and cfg.step_um == 2.0
+    assert (cfg.class_names[-1] == "bg") == bg
 
 
 def test_paper_settings() -> None:

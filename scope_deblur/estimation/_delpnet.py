@@ -158,7 +158,7 @@ class DelpNetEstimator:
         if not fg.any():
             return DefocusEstimate(None, 0.0, 0.0, dmap)
         med = float(np.median(z[fg]))
-        tol = tolerance_um(med, float(np.diff(self.config.levels_um).max()))
+        tol = float(tolerance_um(med, self.config.step_um))
         agree = float((np.abs(z[fg] - med) <= tol).mean())
         confidence = float(np.clip(np.median(conf[fg]) * agree, 0.0, 1.0))
         return DefocusEstimate(med, confidence, frac, dmap)

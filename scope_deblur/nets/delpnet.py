@@ -55,6 +55,16 @@ class DelpNetConfig(BaseModel):
         """Number of outputs: one per level, plus "bg" when enabled."""
         return len(self.levels_um) + int(self.background_class)
 
+    @property
+    def class_names(self) -> list[str]:
+        """Name of each output, in order: ``"0 µm"``, ``"2 µm"``, ..., then ``"bg"``."""
+        return [f"{z:g} µm" for z in self.levels_um] + ["bg"] * self.background_class
+
+    @property
+    def step_um(self) -> float:
+        """The widest gap between neighbouring levels."""
+        return max(b - a for a, b in pairwise(self.levels_um))
+
 
 # --- blocks -----------------------------------------------------------------
 
@@ -82,9 +92,9 @@ radius grows linearly with defocus, so the precision one can ask of an estimate 
 34 µm is ten times coarser than at 3.4 µm."""
 
 
-def tolerance_um(z_um: float, step_um: float) -> float:
-    """Return the agreement tolerance around an estimate ``z_um`` (see REL_TOLERANCE)."""
-    return max(step_um, REL_TOLERANCE * abs(z_um))
+def tolerance_um(z_um: torch.Tensor | float, step_um: float) -> torch.Tensor:
+    """Return the agreement tolerance around estimates ``z_um`` (see REL_TOLERANCE)."""
+    return torch.clamp(REL_TOLERANCE * torch.as_tensor(z_um).abs(), min=step_um)
 
 
 class DelpNet(nn.Module):
@@ -134,8 +144,7 @@ class DelpNet(nn.Module):
         p_bg = p[:, n] if self.config.background_class else torch.zeros_like(p[:, 0])
         pf = p[:, :n] / p[:, :n].sum(-1, keepdim=True).clamp_min(1e-12)
         z = (pf * levels).sum(-1)
-        step = float(levels[1:].sub(levels[:-1]).max())
-        tol = torch.clamp(REL_TOLERANCE * z, min=step)[:, None]
+        tol = tolerance_um(z, self.config.step_um)[:, None]
         near = (levels[None] - z[:, None]).abs() <= tol * 1.0001
         conf = (pf * near).sum(-1)
         return z, conf, p_bg

@@ -347,10 +347,7 @@ def train_delpnet(
         "paper": "DelpNet/AWDVD, sections 2.1-2.2 (7 conv + BN(0.6) + dropout + GMP)",
         "optics": BBBC006_OPTICS.model_dump(mode="json"),
         "levels_um": levels,
-        "classes": [
-            *[f"{z:g} um" for z in levels],
-            *(["bg"] if background_class else []),
-        ],
+        "classes": cfg.class_names,
         "bg_rule_16bit": {"max_below": BG_MAX, "range_below": BG_RANGE},
         "training_data": {
             "train": [p.name for p in train_p],
@@ -429,9 +426,7 @@ def evaluate_delpnet(
     paths = in_focus_paths(data_dir)
     _, val = split_by_image(paths, (DEFAULT_VAL_IMAGE,))
     sharp = load_in_focus(val)
-    classes = [f"{z:g} µm" for z in est.config.levels_um]
-    classes += ["bg"] if est.config.background_class else []
-    out: dict[str, Any] = {"weights": str(weights), "seed": seed, "classes": classes}
+    out: dict[str, Any] = {"weights": str(weights), "seed": seed, "classes": est.config.class_names}
     for key, forward in (("synthetic_randomised", "mixture"), ("synthetic_born_wolf", "born_wolf")):
         gen = SyntheticDefocus(sharp, est.config.levels_um, seed=seed, forward=forward)
         out[key] = patch_metrics(est.model, gen, n_patches, device=est.device)
