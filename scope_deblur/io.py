@@ -25,7 +25,10 @@ def check_frame(frame: np.ndarray, *, name: str = "frame") -> np.ndarray:
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if not (np.issubdtype(arr.dtype, np.number) and not np.iscomplexobj(arr)):
-        raise ValueError(f"{name} has unsupported dtype {arr.dtype}")
+        raise ValueError(
+            f"{name} has unsupported dtype {arr.dtype}; "
+            "give a grayscale image of integers or floats"
+        )
     out = arr.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
         bad = int((~np.isfinite(out)).sum())
@@ -62,7 +65,10 @@ def read_image(path: str | Path) -> np.ndarray:
             with Image.open(p) as im:
                 arr = np.asarray(im)
         else:
-            raise ValueError(f"unsupported file type {p.suffix!r}")
+            raise ValueError(
+                f"cannot read {p}: unsupported file type {p.suffix!r}; "
+                f"use one of {', '.join(sorted(_READABLE))}"
+            )
     except ValueError:
         raise
     except Exception as e:  # decoders raise many types for corrupt files
@@ -73,7 +79,10 @@ def read_image(path: str | Path) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and p.suffix.lower() not in {".tif", ".tiff"}:
         arr = arr[..., :3].mean(axis=-1)
     if arr.ndim != 2:
-        raise ValueError(f"{p} holds an image of shape {arr.shape}; expected one 2-D plane")
+        raise ValueError(
+            f"{p} holds an image of shape {arr.shape}; expected one 2-D plane: "
+            "save each plane (one channel, z and time point) as its own file"
+        )
     return arr
 
 

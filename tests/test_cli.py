@@ -67,6 +67,23 @@ def test_nan_image_exits_2(tmp_path):
     assert_one_line_error(run_cli("estimate", tmp_path / "nan.tif"), "NaN")
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "hint"),
+    [
+        ("stack.tif", np.zeros((5, 32, 32), np.uint16), "each plane"),
+        ("mask.tif", np.zeros((32, 32), bool), "integers or floats"),
+        ("notes.txt", None, "use one of"),
+    ],
+)
+def test_unusable_input_says_what_to_do(tmp_path, name, data, hint):
+    path = tmp_path / name
+    if data is None:
+        path.write_text("not an image")
+    else:
+        tifffile.imwrite(path, data)
+    assert_one_line_error(run_cli("estimate", path), hint)
+
+
 def test_bad_config_exits_2(tmp_path):
     cfg = tmp_path / "bad.cfg"
     cfg.write_text("Device,Cam,NoSuchAdapter,NoSuchCamera\n")
