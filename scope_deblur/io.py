@@ -1,4 +1,4 @@
-"""Reading and validating 2-D frames, writing float32 TIFFs."""
+"""Reading and validating 2-D frames and stacks of them, writing float32 TIFFs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["check_frame", "read_image", "write_tiff"]
+__all__ = ["check_frame", "read_image", "read_planes", "write_tiff"]
 
 _READABLE = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -36,15 +36,19 @@ def check_frame(frame: np.ndarray, *, name: str = "frame") -> np.ndarray:
     return out
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read a single-plane image (TIFF, PNG, ...) as it is stored on disk.
+def read_planes(path: str | Path) -> tuple[np.ndarray, str]:
+    """Read an image file as stored: one 2-D plane, or a stack of planes.
+
+    Returns the array and its axes in tifffile's letters (``"YX"``, ``"TYX"``,
+    ``"TCZYX"``, ...). The last two axes are y and x; a time-lapse, z-stack or
+    channel stack keeps its leading axes. Colour samples (RGB) are averaged to grey.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file cannot be decoded or is not a single 2-D plane.
+        If the file cannot be decoded or holds no 2-D image.
     """
     p = Path(path)
     if not p.is_file():
@@ -56,7 +60,9 @@ def read_image(path: str | Path) -> np.ndarray:
             log = logging.getLogger("tifffile")  # it logs, then returns nothing
             level, log.level = log.level, logging.CRITICAL
             try:
-                arr = tifffile.imread(p)
+                with tifffile.TiffFile(p) as tif:
+                    series = tif.series[0]
+                    arr, axes = series.asarray(), series.axes
             finally:
                 log.setLevel(level)
         elif p.suffix.lower() in _READABLE:
@@ -64,6 +70,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
             with Image.open(p) as im:
                 arr = np.asarray(im)
+            axes = "YXS" if arr.ndim == 3 else "YX"
         else:
             raise ValueError(
                 f"cannot read {p}: unsupported file type {p.suffix!r}; "
@@ -76,11 +83,27 @@ def read_image(path: str | Path) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.size == 0:
         raise ValueError(f"cannot read {p}: the file is empty or corrupt")
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and p.suffix.lower() not in {".tif", ".tiff"}:
-        arr = arr[..., :3].mean(axis=-1)
+    if axes.endswith("S"):
+        arr, axes = arr[..., :3].mean(axis=-1), axes[:-1]
+    if arr.ndim < 2:
+        raise ValueError(f"{p} holds an array of shape {arr.shape}, not an image")
+    return arr, axes
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a single-plane image (TIFF, PNG, ...) as it is stored on disk.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file cannot be decoded or is not a single 2-D plane.
+    """
+    arr = read_planes(path)[0]
     if arr.ndim != 2:
         raise ValueError(
-            f"{p} holds an image of shape {arr.shape}; expected one 2-D plane: "
+            f"{path} holds an image of shape {arr.shape}; expected one 2-D plane: "
             "save each plane (one channel, z and time point) as its own file"
         )
     return arr

@@ -70,7 +70,11 @@ def test_nan_image_exits_2(tmp_path):
 @pytest.mark.parametrize(
     ("name", "data", "hint"),
     [
-        ("stack.tif", np.zeros((5, 32, 32), np.uint16), "each plane"),
+        (
+            "stack.tif",
+            np.stack([np.ones((32, 32))] * 2 + [np.full((32, 32), np.nan)]),
+            "plane 2",
+        ),
         ("mask.tif", np.zeros((32, 32), bool), "integers or floats"),
         ("notes.txt", None, "use one of"),
     ],
@@ -80,8 +84,28 @@ def test_unusable_input_says_what_to_do(tmp_path, name, data, hint):
     if data is None:
         path.write_text("not an image")
     else:
-        tifffile.imwrite(path, data)
+        tifffile.imwrite(path, data, photometric="minisblack")
     assert_one_line_error(run_cli("estimate", path), hint)
+
+
+def test_a_stack_is_restored_plane_by_plane(tmp_path):
+    rng = np.random.default_rng(0)
+    stack = rng.poisson(200, (3, 40, 48)).astype(np.uint16)
+    stack[:, 10:20, 12:30] += 800
+    tifffile.imwrite(tmp_path / "timelapse.ome.tif", stack, metadata={"axes": "TYX"})
+    tifffile.imwrite(tmp_path / "plane1.tif", stack[1])
+    proc = run_cli("estimate", tmp_path / "timelapse.ome.tif", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["plane"] for r in json.loads(proc.stdout)] == [0, 1, 2]
+    out = tmp_path / "out"
+    args = ("-o", out, "--method", "rl", "--json")
+    proc = run_cli("restore", tmp_path / "timelapse.ome.tif", tmp_path / "plane1.tif", *args)
+    assert proc.returncode == 0, proc.stderr
+    assert [r.get("plane") for r in json.loads(proc.stdout)] == [0, 1, 2, None]
+    with tifffile.TiffFile(out / "timelapse.ome.tif") as tif:
+        restored, axes = tif.series[0].asarray(), tif.series[0].axes
+    assert restored.shape == stack.shape and restored.dtype == np.float32 and axes == "TYX"
+    np.testing.assert_array_equal(restored[1], tifffile.imread(out / "plane1.tif"))
 
 
 def test_bad_config_exits_2(tmp_path):

@@ -9,15 +9,39 @@ import typer
 
 from ._progress import bar, err, print_json
 
-_FILES = typer.Argument(..., help="Image files (TIFF, PNG), one 2-D plane each.")
+_FILES = typer.Argument(
+    ..., help="Image files (TIFF, PNG): 2-D planes, or stacks whose planes are taken one by one."
+)
 
 
-def _check_paths(paths: list[Path]) -> None:
-    """Fail on the first missing or unreadable input, before any work is done."""
-    from ..io import check_frame, read_image
+def _planes(path: Path) -> tuple[np.ndarray, str, list[np.ndarray]]:
+    """Read ``path``; return the stored array, its axes and its checked float32 planes."""
+    from ..io import check_frame, read_planes
 
-    for p in paths:
-        check_frame(read_image(p), name=str(p))
+    stored, axes = read_planes(path)
+    flat = stored.reshape(-1, *stored.shape[-2:])
+    many = len(flat) > 1
+    return (
+        stored,
+        axes,
+        [
+            check_frame(a, name=f"{path} plane {k}" if many else str(path))
+            for k, a in enumerate(flat)
+        ],
+    )
+
+
+def _check_paths(paths: list[Path]) -> int:
+    """Fail on the first missing or unusable input, before any work is done.
+
+    Returns the number of planes in all the files.
+    """
+    return sum(len(_planes(p)[2]) for p in paths)
+
+
+def _where(path: Path, k: int, n: int) -> dict:
+    """Return the ``path`` key of one result, and its ``plane`` index in a stack."""
+    return {"path": str(path), "plane": k} if n > 1 else {"path": str(path)}
 
 
 def _rescale(image: np.ndarray, pixel_size: float | None, model_pixel: float) -> np.ndarray:
@@ -44,41 +68,41 @@ def estimate(
     map_dir: Path | None = typer.Option(None, help="Also write each defocus map as a PNG here."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """Estimate each image's |defocus| in µm with DelpNet."""
-    from ..io import check_frame, read_image
+    """Estimate each image's |defocus| in µm with DelpNet (each plane of a stack)."""
     from ..methods import build_estimator
     from ..optics import BBBC006_OPTICS
 
-    _check_paths(paths)
+    total = _check_paths(paths)
     estimator = build_estimator(device)
-    results = []
+    results: list[dict] = []
     with bar("estimating") as (update,):
-        for i, p in enumerate(paths):
-            image = _rescale(
-                check_frame(read_image(p), name=str(p)), pixel_size, BBBC006_OPTICS.pixel_um
-            )
-            est = estimator.estimate(image)
-            results.append(
-                {
-                    "path": str(p),
-                    "defocus_um": None if est.defocus_um is None else round(est.defocus_um, 3),
-                    "confidence": round(est.confidence, 4),
-                    "foreground_fraction": round(est.foreground_fraction, 4),
-                }
-            )
-            if map_dir is not None and est.defocus_map is not None:
-                from ..report import save_defocus_map
-
-                save_defocus_map(
-                    est.defocus_map, Path(map_dir) / f"{p.stem}_defocus.png", title=p.name
+        for p in paths:
+            planes = _planes(p)[2]
+            for k, plane in enumerate(planes):
+                est = estimator.estimate(_rescale(plane, pixel_size, BBBC006_OPTICS.pixel_um))
+                results.append(
+                    {
+                        **_where(p, k, len(planes)),
+                        "defocus_um": None if est.defocus_um is None else round(est.defocus_um, 3),
+                        "confidence": round(est.confidence, 4),
+                        "foreground_fraction": round(est.foreground_fraction, 4),
+                    }
                 )
-            update(i + 1, len(paths))
+                if map_dir is not None and est.defocus_map is not None:
+                    from ..report import save_defocus_map
+
+                    stem = f"{p.stem}_p{k}" if len(planes) > 1 else p.stem
+                    save_defocus_map(
+                        est.defocus_map, Path(map_dir) / f"{stem}_defocus.png", title=p.name
+                    )
+                update(len(results), total)
     if json_:
         print_json(results)
     else:
         for r in results:
             d = "background" if r["defocus_um"] is None else f"{r['defocus_um']:.1f} µm"
-            err.print(f"{r['path']}: |defocus| {d} (confidence {r['confidence']:.2f})")
+            where = r["path"] + (f" plane {r['plane']}" if "plane" in r else "")
+            err.print(f"{where}: |defocus| {d} (confidence {r['confidence']:.2f})")
 
 
 def restore(
@@ -88,36 +112,48 @@ def restore(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """Restore images; writes OUTPUT/<stem>.tif, float32, same shape and units."""
-    from ..io import check_frame, read_image, write_tiff
+    """Restore images; writes OUTPUT/<stem>.tif, float32, same shape and units.
+
+    A stack (time-lapse, z-stack, channels) is restored plane by plane, each at its
+    own estimated defocus.
+    """
+    from ..io import write_tiff
     from ..methods import build_estimator, build_restorer
 
-    _check_paths(paths)
+    total = _check_paths(paths)
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"-o must be a folder, but {output} is a file")
     restorer, estimator = build_restorer(method, device), build_estimator(device)
-    results = []
+    results: list[dict] = []
     with bar("restoring") as (update,):
-        for i, p in enumerate(paths):
-            image = check_frame(read_image(p), name=str(p))
-            est = estimator.estimate(image)
-            restored = restorer.restore(image, est)
-            target = write_tiff(output / f"{p.stem}.tif", restored)
-            results.append(
-                {
-                    "path": str(p),
-                    "output": str(target),
-                    "method": restorer.name,
-                    "defocus_um": est.defocus_um,
-                    "confidence": round(est.confidence, 4),
-                }
-            )
-            update(i + 1, len(paths))
+        for p in paths:
+            stored, axes, planes = _planes(p)
+            restored = np.empty(stored.shape, np.float32)
+            flat = restored.reshape(-1, *stored.shape[-2:])
+            found = []
+            for k, plane in enumerate(planes):
+                est = estimator.estimate(plane)
+                flat[k] = restorer.restore(plane, est)
+                found.append((k, est))
+                update(len(results) + k + 1, total)
+            meta = {"axes": axes} if restored.ndim > 2 else None
+            target = write_tiff(output / f"{p.stem}.tif", restored, metadata=meta)
+            for k, est in found:
+                results.append(
+                    {
+                        **_where(p, k, len(planes)),
+                        "output": str(target),
+                        "method": restorer.name,
+                        "defocus_um": est.defocus_um,
+                        "confidence": round(est.confidence, 4),
+                    }
+                )
     if json_:
         print_json(results)
     else:
         for r in results:
-            err.print(f"{r['path']} → {r['output']}")
+            if r.get("plane", 0) == 0:
+                err.print(f"{r['path']} → {r['output']}")
 
 
 def register(app: typer.Typer) -> None:
