@@ -130,15 +130,10 @@ def restore(
             stored, axes, planes = _planes(p)
             restored = np.empty(stored.shape, np.float32)
             flat = restored.reshape(-1, *stored.shape[-2:])
-            found = []
+            target = output / f"{p.stem}.tif"
             for k, plane in enumerate(planes):
                 est = estimator.estimate(plane)
                 flat[k] = restorer.restore(plane, est)
-                found.append((k, est))
-                update(len(results) + k + 1, total)
-            meta = {"axes": axes} if restored.ndim > 2 else None
-            target = write_tiff(output / f"{p.stem}.tif", restored, metadata=meta)
-            for k, est in found:
                 results.append(
                     {
                         **_where(p, k, len(planes)),
@@ -148,6 +143,8 @@ def restore(
                         "confidence": round(est.confidence, 4),
                     }
                 )
+                update(len(results), total)
+            write_tiff(target, restored, metadata={"axes": axes} if restored.ndim > 2 else None)
     if json_:
         print_json(results)
     else:
