@@ -136,6 +136,7 @@ def evaluate_restoration(
     device: str = "auto",
     forward: str = "born_wolf",
     members: int = 4,
+    known_optics: bool = False,
 ) -> dict[str, Any]:
     """PSNR/SSIM per depth on the held-out image (a07).
 
@@ -146,7 +147,9 @@ def evaluate_restoration(
     apodisation, smoothing; seeded), as real optics blur; scores are then means over
     the members. Restorers get the true defocus with confidence 1, never the member:
     RL and AWDVD deconvolve with the nominal Born–Wolf PSF at that defocus, as they
-    must on a real microscope.
+    must on a real microscope. With ``known_optics`` they do get it, as a calibrated
+    microscope's profile: every restorer that takes a profile (RL, AWDVD,
+    ``fusion-known``) deconvolves each frame with the member that blurred it.
 
     Returns
     -------
@@ -157,8 +160,8 @@ def evaluate_restoration(
     import torch
 
     from .metrics import psnr, ssim
-    from .optics import defocus
-    from .optics._family import sample_psf
+    from .optics import NOMINAL, OpticsProfile, PsfParams, defocus, pupil_psf
+    from .optics._family import sample_params
     from .protocols import DefocusEstimate
 
     if forward not in ("born_wolf", "family"):
@@ -167,28 +170,36 @@ def evaluate_restoration(
     sharp = _held_out(data_dir, crop)
     gen = torch.Generator().manual_seed(int(seed))
     rng = np.random.default_rng(seed)
-    degraded = [
-        [
-            defocus(
-                torch.from_numpy(sharp),
-                float(z),
-                photons=1000.0,
-                read_noise=2.0,
-                generator=gen,
-                psf=sample_psf(float(z), rng) if forward == "family" else None,
-            ).numpy()
-            for _ in range(n)
-        ]
-        for z in depths
-    ]
+    degraded, optics = [], []  # frames per depth, and the profile that blurred each
+    for z in depths:
+        params, frames = [], []
+        for _ in range(n):
+            member = sample_params(float(z), rng) if forward == "family" else PsfParams()
+            params.append(member)
+            frames.append(
+                defocus(
+                    torch.from_numpy(sharp),
+                    float(z),
+                    photons=1000.0,
+                    read_noise=2.0,
+                    generator=gen,
+                    psf=pupil_psf(float(z), member) if forward == "family" else None,
+                ).numpy()
+            )
+        degraded.append(frames)
+        optics.append([OpticsProfile(psf_params=m) if known_optics else NOMINAL for m in params])
     rows: dict[str, dict[str, list[float]]] = {}
     for method in methods:
         r = _restorer(method, device)
         name = method if isinstance(method, str) else r.name
         row: dict[str, list[float]] = {"psnr": [], "ssim": []}
-        for z, frames in zip(depths, degraded, strict=True):
+        for z, frames, profiles in zip(depths, degraded, optics, strict=True):
             est = DefocusEstimate(float(z), 1.0)
-            outs = [f if r is None else r.restore(f, est) for f in frames]
+            outs = []
+            for f, profile in zip(frames, profiles, strict=True):
+                if getattr(r, "profile", None) is not None:
+                    r.profile = profile
+                outs.append(f if r is None else r.restore(f, est))
             row["psnr"].append(round(float(np.mean([psnr(sharp, o) for o in outs])), 3))
             row["ssim"].append(round(float(np.mean([ssim(sharp, o) for o in outs])), 4))
         rows[name] = row
@@ -202,6 +213,7 @@ def evaluate_restoration(
         "seed": int(seed),
         "forward": forward,
         "members": n,
+        "known_optics": known_optics,
         "shape": list(sharp.shape),
         "rows": rows,
     }

@@ -57,6 +57,15 @@ def test_family_forward_blurs_with_members_of_the_family(one_torch_thread):
         evaluate_restoration(("input",), forward="disc", **kw)
 
 
+def test_known_optics_hands_rl_the_member_that_blurred_each_frame(one_torch_thread):
+    kw = {"depths": (10,), "crop": 96, "device": "cpu", "forward": "family", "members": 2}
+    nominal = evaluate_restoration(("input", "rl"), **kw)
+    known = evaluate_restoration(("input", "rl"), known_optics=True, **kw)
+    # the same degraded frames (same seed), deconvolved with the right PSF
+    assert known["rows"]["input"] == nominal["rows"]["input"] and known["known_optics"]
+    assert known["rows"]["rl"]["psnr"][0] > nominal["rows"]["rl"]["psnr"][0]
+
+
 def test_do_no_harm_table_compares_the_raw_network_with_the_gated_restorer(
     tmp_path, one_torch_thread
 ):

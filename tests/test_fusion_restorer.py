@@ -28,16 +28,21 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path.with_suffix(".safetensors"))
 
 
-@pytest.fixture(scope="module", params=["conditioned", "wiener"])
+@pytest.fixture(scope="module", params=["conditioned", "wiener", "rl_plane"])
 def conditioned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny seeded random fusion U-Net that needs the defocus: as a plane, or also
-    for its Wiener plane."""
+    for its Wiener plane, or for its RL plane (known optics)."""
     from scope_deblur.nets.fusion_unet import FusionUNet, FusionUNetConfig
     from scope_deblur.weights import save_weights
 
     torch.manual_seed(0)
     cfg = FusionUNetConfig(
-        n_scales=2, base_width=4, depth=1, conditioned=True, wiener=request.param == "wiener"
+        n_scales=2,
+        base_width=4,
+        depth=1,
+        conditioned=True,
+        wiener=request.param == "wiener",
+        rl_plane=request.param == "rl_plane",
     )
     path = tmp_path_factory.mktemp("w") / request.param
     save_weights(FusionUNet(config=cfg), path, {"config": cfg.model_dump()})

@@ -114,3 +114,24 @@ def test_wiener_input_planes() -> None:
     err = [((p - sharp) ** 2).sum() for p in (blurred, planes[0, 2], planes[1, 2])]
     assert err[1] < err[0] and err[1] < err[2]
     assert planes[0, 2].max() > 2 * blurred.max() > 2 * planes[1, 2].max()
+
+
+def test_rl_input_plane_uses_the_profile_psf() -> None:
+    """A known-optics network's third plane is RL with the profile's PSF at the defocus."""
+    from scope_deblur.nets.fusion_inputs import input_planes
+    from scope_deblur.optics import OpticsProfile, PsfParams, blur
+
+    with pytest.raises(ValueError, match="exclusive"):
+        FusionUNetConfig(wiener=True, rl_plane=True)
+    cfg = FusionUNetConfig(n_scales=2, base_width=4, depth=1, conditioned=True, rl_plane=True)
+    assert cfg.in_channels == 3 and cfg.needs_defocus
+    profile = OpticsProfile(psf_params=PsfParams(apodisation=0.6, sigma_px=1.5))
+    rng = np.random.default_rng(0)
+    sharp = np.zeros((64, 64), np.float32)
+    sharp[rng.integers(8, 56, 12), rng.integers(8, 56, 12)] = 1.0
+    blurred = blur(torch.from_numpy(sharp), profile.psf(6.0)).numpy()
+    right = input_planes(blurred[None], np.array([6.0]), cfg, profile)
+    wrong = input_planes(blurred[None], np.array([6.0]), cfg)  # nominal Born–Wolf
+    assert right.shape == (1, 3, 64, 64)
+    err = [((p - sharp) ** 2).sum() for p in (blurred, right[0, 2], wrong[0, 2])]
+    assert err[1] < err[0] and err[1] < err[2]

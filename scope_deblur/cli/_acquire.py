@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from ._images import PROFILE_OPTION, load_profile_option
 from ._progress import bar, catch_up_hint, err, print_json
 
 
@@ -54,7 +55,10 @@ def acquire(
     sequence: Path = typer.Option(..., help="useq MDASequence as YAML or JSON."),
     out: Path = typer.Option(..., help="Output folder."),
     restore: bool = typer.Option(True, "--restore/--no-restore", help="Restore live."),
-    method: str = typer.Option("fusion", help="fusion, fusion-fast, awdvd, rl or none."),
+    method: str = typer.Option(
+        "fusion", help="fusion, fusion-fast, fusion-known, awdvd, rl or none."
+    ),
+    profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
@@ -67,10 +71,15 @@ def acquire(
     from ..methods import build_estimator, build_restorer, resolve_device
 
     seq = load_sequence(sequence)
+    optics_profile = load_profile_option(profile)
     core = load_core(config)
     try:
-        restorer = build_restorer(method, device, compile=compile_) if restore else None
-        estimator = build_estimator(device) if restore else None
+        restorer = (
+            build_restorer(method, device, compile=compile_, profile=optics_profile)
+            if restore
+            else None
+        )
+        estimator = build_estimator(device, profile=optics_profile) if restore else None
     except Exception:
         del core
         raise

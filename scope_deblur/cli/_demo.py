@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ._images import PROFILE_OPTION, load_profile_option
 from ._progress import bar, catch_up_hint, err, print_json
 
 
@@ -16,6 +17,7 @@ def demo(
     method: str = typer.Option(
         "fusion", help="Restoration: fusion, fusion-fast (lighter, for live CPU), awdvd, rl, none."
     ),
+    profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("scope-deblur-demo"), help="Output folder."),
     seed: int = typer.Option(0, min=0, help="Seed of the drift and noise."),
@@ -38,8 +40,9 @@ def demo(
         seed=seed,
     )
     dev = resolve_device(device)
-    restorer = build_restorer(method, dev, compile=compile_)
-    estimator = build_estimator(dev)
+    optics_profile = load_profile_option(profile)
+    restorer = build_restorer(method, dev, compile=compile_, profile=optics_profile)
+    estimator = build_estimator(dev, profile=optics_profile)
     if compile_:
         err.print("compiling the fusion network before the first frame (15-30 s the first time)")
     with bar("acquiring", "catching up") as (on_frame, on_catchup):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 
 from ._progress import bar, err, print_json
+
+if TYPE_CHECKING:
+    from ..optics import OpticsProfile
 
 _FILES = typer.Argument(
     ..., help="Image files (TIFF, PNG): 2-D planes, or stacks whose planes are taken one by one."
@@ -44,42 +48,38 @@ def _where(path: Path, k: int, n: int) -> dict:
     return {"path": str(path), "plane": k} if n > 1 else {"path": str(path)}
 
 
-def _rescale(image: np.ndarray, pixel_size: float | None, model_pixel: float) -> np.ndarray:
-    """Resample to the models' pixel size so that µm mean the same thing."""
-    if pixel_size is None or abs(pixel_size / model_pixel - 1) < 1e-3:
-        return image
-    if pixel_size <= 0:
-        raise ValueError(f"--pixel-size must be positive, got {pixel_size}")
-    from skimage.transform import rescale
+PROFILE_OPTION = typer.Option(
+    None,
+    help="Optics profile from `scope-deblur calibrate` (JSON): its pixel size and PSF are used.",
+)
 
-    return rescale(
-        image,
-        pixel_size / model_pixel,
-        order=1,
-        preserve_range=True,
-        anti_aliasing=pixel_size < model_pixel,
-    ).astype(np.float32)
+
+def load_profile_option(path: Path | None) -> OpticsProfile | None:
+    from ..optics import load_profile
+
+    return None if path is None else load_profile(path)
 
 
 def estimate(
     paths: list[Path] = _FILES,
     pixel_size: float | None = typer.Option(None, help="Pixel size of the images (µm)."),
+    profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     map_dir: Path | None = typer.Option(None, help="Also write each defocus map as a PNG here."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Estimate each image's |defocus| in µm with DelpNet (each plane of a stack)."""
     from ..methods import build_estimator
-    from ..optics import BBBC006_OPTICS
 
+    optics_profile = load_profile_option(profile)
     total = _check_paths(paths)
-    estimator = build_estimator(device)
+    estimator = build_estimator(device, pixel_um=pixel_size, profile=optics_profile)
     results: list[dict] = []
     with bar("estimating") as (update,):
         for p in paths:
             planes = _planes(p)[2]
             for k, plane in enumerate(planes):
-                est = estimator.estimate(_rescale(plane, pixel_size, BBBC006_OPTICS.pixel_um))
+                est = estimator.estimate(plane)
                 results.append(
                     {
                         **_where(p, k, len(planes)),
@@ -108,22 +108,28 @@ def estimate(
 def restore(
     paths: list[Path] = _FILES,
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the restored TIFFs."),
-    method: str = typer.Option("fusion", help="fusion, fusion-fast, awdvd or rl."),
+    method: str = typer.Option(
+        "fusion", help="fusion, fusion-fast, fusion-known (trusts the optics), awdvd or rl."
+    ),
+    profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Restore images; writes OUTPUT/<stem>.tif, float32, same shape and units.
 
     A stack (time-lapse, z-stack, channels) is restored plane by plane, each at its
-    own estimated defocus.
+    own estimated defocus. With --profile the restorers use the calibrated PSF
+    (fusion becomes fusion-known).
     """
     from ..io import write_tiff
     from ..methods import build_estimator, build_restorer
 
+    optics_profile = load_profile_option(profile)
     total = _check_paths(paths)
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"-o must be a folder, but {output} is a file")
-    restorer, estimator = build_restorer(method, device), build_estimator(device)
+    restorer = build_restorer(method, device, profile=optics_profile)
+    estimator = build_estimator(device, profile=optics_profile)
     results: list[dict] = []
     with bar("restoring") as (update,):
         for p in paths:

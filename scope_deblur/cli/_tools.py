@@ -69,9 +69,18 @@ def train(
     wiener: bool = typer.Option(
         False, "--wiener", help="fusion: also feed the frame Wiener-deconvolved at the estimate."
     ),
+    rl_plane: bool = typer.Option(
+        False,
+        "--rl-plane",
+        help="fusion: known optics; feed the frame RL-deconvolved by the true PSF (--profile).",
+    ),
     width: int = typer.Option(
         None, min=4, max=64, help="fusion: channels of the first level (default 16)."
     ),
+    init: Path = typer.Option(
+        None, help="fusion: start from these weights (same tensor shapes), e.g. models/fusion."
+    ),
+    lr: float = typer.Option(None, min=1e-6, max=1.0, help="fusion: peak learning rate (2e-3)."),
     z_range: str = typer.Option(
         None, help="fusion: train a per-level specialist on defocus LO,HI um (default 0-40)."
     ),
@@ -106,6 +115,9 @@ def train(
     specific = [  # (flag, the model it applies to, keyword, value; None: not given)
         ("--conditioned", "fusion", "conditioned", True if conditioned else None),
         ("--wiener", "fusion", "wiener", True if wiener else None),
+        ("--rl-plane", "fusion", "rl_plane", True if rl_plane else None),
+        ("--init", "fusion", "init", init),
+        ("--lr", "fusion", "lr", lr),
         ("--width", "fusion", "base_width", width),
         ("--z-range", "fusion", "z_range", None if z_range is None else _z_range(z_range)),
         ("--max-um", "delpnet", "levels_um", None if max_um is None else _levels(max_um)),
@@ -186,6 +198,9 @@ def evaluate(
         results["restoration_synthetic"] = evaluate_restoration(methods, seed=seed, device=device)
         results["restoration_synthetic_family"] = evaluate_restoration(
             methods, seed=seed, device=device, forward="family"
+        )
+        results["restoration_synthetic_family_known"] = evaluate_restoration(
+            methods, seed=seed, device=device, forward="family", known_optics=True
         )
         results["do_no_harm"] = evaluate_do_no_harm(weights, seed=seed, device=device)
         results["restoration_real_z00"] = evaluate_real(

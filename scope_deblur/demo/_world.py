@@ -15,10 +15,10 @@ from importlib import resources
 
 import numpy as np
 
-from ..optics import BBBC006_OPTICS, Optics, born_wolf_psf
+from ..optics import NOMINAL, Optics, OpticsProfile
 from ._drift import DriftConfig, DriftModel
 
-__all__ = ["DemoWorld", "Truth", "get_world", "register_world", "sample_field"]
+__all__ = ["DemoWorld", "Truth", "bead_field", "get_world", "register_world", "sample_field"]
 
 _SAMPLE_BACKGROUND = 110.0  # camera offset baked into the BBBC006 images (counts)
 
@@ -36,6 +36,20 @@ def sample_field() -> np.ndarray:
             tiles.append(np.asarray(im, dtype=np.float32) - _SAMPLE_BACKGROUND)
     rows = [np.hstack(tiles[i : i + 3]) for i in range(0, 6, 3)]
     field = np.clip(np.vstack(rows), 0, None)
+    field.setflags(write=False)
+    return field
+
+
+def bead_field(
+    shape: tuple[int, int] = (1040, 2088), *, spacing: int = 96, brightness: float = 20000.0
+) -> np.ndarray:
+    """Return a bead slide: sub-resolution beads (one pixel each) on a square grid.
+
+    ``spacing`` px apart, so that each bead's defocused image stays apart from the
+    others' over a calibration's z range; ``brightness`` is each bead's signal.
+    """
+    field = np.zeros(shape, np.float32)
+    field[spacing // 2 :: spacing, spacing // 2 :: spacing] = brightness
     field.setflags(write=False)
     return field
 
@@ -61,16 +75,31 @@ class DemoWorld:
     ----------
     drift : DriftConfig, optional
         Focus-drift parameters.
-    optics : Optics
-        Objective and camera pixel size used for the blur.
+    profile : OpticsProfile
+        The microscope's optics: pixel size and the PSF of the blur (default the
+        textbook Born–Wolf PSF at the BBBC006 optics).
+    sample : numpy.ndarray, optional
+        The in-focus specimen (float32 signal without offset, wrapped around);
+        default the BBBC006 nuclei (:func:`sample_field`), or :func:`bead_field`.
     """
 
-    def __init__(self, drift: DriftConfig | None = None, optics: Optics = BBBC006_OPTICS):
-        self.optics = optics
+    def __init__(
+        self,
+        drift: DriftConfig | None = None,
+        profile: OpticsProfile = NOMINAL,
+        sample: np.ndarray | None = None,
+    ):
+        self.profile = profile
+        self.sample = sample_field() if sample is None else np.asarray(sample, np.float32)
         self.drift = DriftModel(drift)
         self.stage_z_um = 0.0
         self.stage_xy_um = (0.0, 0.0)
         self.lock = threading.Lock()
+
+    @property
+    def optics(self) -> Optics:
+        """Objective and camera pixel size."""
+        return self.profile.optics
 
     def advance(self) -> tuple[float, float]:
         """Advance the drift by one frame; return ``(focal plane, defocus)`` in µm."""
@@ -82,7 +111,7 @@ class DemoWorld:
         self, x_px: int, y_px: int, height: int, width: int, margin: int = 0
     ) -> np.ndarray:
         """Return the in-focus sample under the camera, wrapping around the field."""
-        field = sample_field()
+        field = self.sample
         rows = np.arange(y_px - margin, y_px + height + margin) % field.shape[0]
         cols = np.arange(x_px - margin, x_px + width + margin) % field.shape[1]
         return field[np.ix_(rows, cols)]
@@ -90,11 +119,10 @@ class DemoWorld:
     def blurred_view(
         self, x_px: int, y_px: int, height: int, width: int, defocus_um: float
     ) -> np.ndarray:
-        """Return the sample blurred by the Born–Wolf PSF at ``defocus_um`` (float32)."""
+        """Return the sample blurred by the profile's PSF at ``defocus_um`` (float32)."""
         from scipy.signal import fftconvolve
 
-        z = round(abs(defocus_um), 1)  # 0.1 µm steps keep the PSF cache small
-        psf = born_wolf_psf(z, self.optics)
+        psf = self.profile.psf(defocus_um, step_um=0.1)  # 0.1 µm steps: a small PSF cache
         m = psf.shape[0] // 2
         view = self.sharp_view(x_px, y_px, height, width, margin=m)
         out = fftconvolve(view, psf.astype(np.float32), mode="valid")

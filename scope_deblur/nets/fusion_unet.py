@@ -20,8 +20,10 @@ With ``conditioned=True`` (our extension, not in the paper) the input has a seco
 channel, a constant plane holding the estimated defocus (see
 :mod:`scope_deblur.nets.fusion_inputs`), so one network can adapt its deblurring to
 the depth instead of guessing it blind. With ``wiener=True`` (also ours) a further
-channel holds the frame Wiener-deconvolved by the nominal PSF at that defocus. Extra
-channels are down-sampled with the image like any channel.
+channel holds the frame Wiener-deconvolved by the nominal PSF at that defocus. With
+``rl_plane=True`` (ours, for known optics) that channel holds instead the frame
+Richardson–Lucy-deconvolved by the known PSF (an optics profile). Extra channels are
+down-sampled with the image like any channel.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 __all__ = ["FusionUNet", "FusionUNetConfig", "multiscale_l1"]
@@ -47,16 +49,23 @@ class FusionUNetConfig(BaseModel):
     depth: int = Field(3, ge=1, le=5)
     conditioned: bool = False
     wiener: bool = False
+    rl_plane: bool = False
+
+    @model_validator(mode="after")
+    def _one_deconvolved_plane(self) -> FusionUNetConfig:
+        if self.wiener and self.rl_plane:
+            raise ValueError("wiener and rl_plane are exclusive: the network takes one of them")
+        return self
 
     @property
     def in_channels(self) -> int:
-        """Image, plus the defocus plane when conditioned, plus the Wiener plane."""
-        return 1 + int(self.conditioned) + int(self.wiener)
+        """Image, plus the defocus plane when conditioned, plus a deconvolved plane."""
+        return 1 + int(self.conditioned) + int(self.wiener or self.rl_plane)
 
     @property
     def needs_defocus(self) -> bool:
-        """Whether inference needs the frame's defocus (conditioned or Wiener plane)."""
-        return self.conditioned or self.wiener
+        """Whether inference needs the frame's defocus (conditioned or a deconvolved plane)."""
+        return self.conditioned or self.wiener or self.rl_plane
 
 
 # ---------------------------------------------------------------- helpers

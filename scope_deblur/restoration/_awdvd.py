@@ -21,7 +21,7 @@ import numpy as np
 
 from .._device import resolve_device
 from ..io import check_frame
-from ..optics import BBBC006_OPTICS, Optics, born_wolf_psf
+from ..optics import NOMINAL, OpticsProfile
 from ..patches import full_scale_of, is_background, patch_grid, triangular_weights
 from ..protocols import DefocusEstimate
 from ._rl import estimate_background, richardson_lucy
@@ -62,7 +62,7 @@ def awdvd(
     frame: np.ndarray,
     defocus: np.ndarray | float | None,
     *,
-    optics: Optics = BBBC006_OPTICS,
+    profile: OpticsProfile = NOMINAL,
     patch: int = 128,
     stride: int = 64,
     iterations: int = 30,
@@ -81,8 +81,8 @@ def awdvd(
     defocus : numpy.ndarray or float or None
         |defocus| map in µm at the frame's resolution (NaN = background), or one
         value for the whole frame, or None (nothing to restore).
-    optics : Optics
-        Imaging parameters of the Born–Wolf PSF.
+    profile : OpticsProfile
+        The PSF model: a calibrated microscope's, or the textbook Born–Wolf one.
     patch, stride : int
         Patch side and grid step in pixels (the paper: 84 and 42).
     iterations, tv_weight : int, float
@@ -138,7 +138,7 @@ def awdvd(
     signal = image - background
     dev = resolve_device(device)
     for z in sorted(groups):
-        psf = born_wolf_psf(z, optics)
+        psf = profile.psf(z)
         margin = 2 * (psf.shape[0] // 2)
         ys = [y for y, _ in groups[z]]
         xs = [x for _, x in groups[z]]
@@ -179,7 +179,7 @@ class AWDVDRestorer:
     def __init__(
         self,
         *,
-        optics: Optics = BBBC006_OPTICS,
+        profile: OpticsProfile = NOMINAL,
         patch: int = 128,
         stride: int = 64,
         iterations: int = 30,
@@ -189,7 +189,7 @@ class AWDVDRestorer:
     ) -> None:
         if patch < 2 or not 1 <= stride <= patch:
             raise ValueError(f"need patch >= 2 and 1 <= stride <= patch, got {patch}, {stride}")
-        self.optics = optics
+        self.profile = profile
         self.patch = int(patch)
         self.stride = int(stride)
         self.iterations = int(iterations)
@@ -203,7 +203,7 @@ class AWDVDRestorer:
         return awdvd(
             frame,
             defocus,
-            optics=self.optics,
+            profile=self.profile,
             patch=self.patch,
             stride=self.stride,
             iterations=self.iterations,

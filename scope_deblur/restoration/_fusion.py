@@ -34,13 +34,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..io import check_frame
 from ..patches import patch_starts
 from ..protocols import DefocusEstimate
+
+if TYPE_CHECKING:
+    from ..optics import OpticsProfile
 
 __all__ = ["FusionRestorer"]
 
@@ -79,9 +82,10 @@ class FusionRestorer:
     Parameters
     ----------
     weights : str
-        Shipped model name (``"fusion"``, or ``"fusion-fast"``, the lighter live
-        model) or a path to ``.safetensors`` with its card. The restorer's ``name``
-        is the file's stem, so every output records which network made it.
+        Shipped model name (``"fusion"``; ``"fusion-fast"``, the lighter live model;
+        ``"fusion-known"``, for known optics, see ``profile``) or a path to
+        ``.safetensors`` with its card. The restorer's ``name`` is the file's stem,
+        so every output records which network made it.
     device : {"auto", "cpu", "cuda"}
         ``"auto"`` picks CUDA when available.
     tile, overlap : int
@@ -101,6 +105,10 @@ class FusionRestorer:
         later runs); after that a 512×512 frame restores about 20 % faster on the
         CPU. If compiling fails (no C++ compiler, say), one warning is logged and
         the network runs eagerly.
+    profile : OpticsProfile, optional
+        The known optics, for a known-optics network (``config.rl_plane``, shipped
+        as ``"fusion-known"``): its RL plane uses this PSF. Default: the nominal
+        optics (textbook Born–Wolf). Other networks take no profile.
     """
 
     def __init__(
@@ -114,6 +122,7 @@ class FusionRestorer:
         in_focus_um: float | None = None,
         min_confidence: float = 0.2,
         compile: bool = False,
+        profile: OpticsProfile | None = None,
     ) -> None:
         import torch
 
@@ -129,6 +138,16 @@ class FusionRestorer:
             config = FusionUNetConfig(**self.card["config"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"model card of {weights!r} has no valid fusion config: {e}") from e
+        if profile is not None and not config.rl_plane:
+            raise ValueError(
+                f"{self.name} does not use an optics profile; the known-optics network "
+                "is 'fusion-known'"
+            )
+        if config.rl_plane and profile is None:
+            from ..optics import NOMINAL
+
+            profile = NOMINAL
+        self.profile = profile
         net = FusionUNet(config=config)
         load_state_dict(weights, net)
         self.dtype = self._pick_dtype(dtype)
@@ -202,7 +221,7 @@ class FusionRestorer:
     def _planes(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:
         from ..nets.fusion_inputs import input_planes
 
-        return input_planes(batch, z_um, self.net.config)
+        return input_planes(batch, z_um, self.net.config, self.profile)
 
     def _forward(self, planes: np.ndarray) -> np.ndarray:
         """Run the net on input planes (B, C, H, W) whose sides fit its multiple."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._device import resolve_device
 from ..io import check_frame
-from ..optics import BBBC006_OPTICS, Optics, born_wolf_psf
+from ..optics import NOMINAL, OpticsProfile
 from ..protocols import DefocusEstimate
 
 if TYPE_CHECKING:
@@ -191,8 +191,8 @@ class RLRestorer:
 
     Parameters
     ----------
-    optics : Optics
-        Imaging parameters of the Born–Wolf PSF.
+    profile : OpticsProfile
+        The PSF model: a calibrated microscope's, or the textbook Born–Wolf one.
     iterations : int
         RL iterations.
     tv_weight : float
@@ -209,7 +209,7 @@ class RLRestorer:
     def __init__(
         self,
         *,
-        optics: Optics = BBBC006_OPTICS,
+        profile: OpticsProfile = NOMINAL,
         iterations: int = 30,
         tv_weight: float = 0.01,
         min_defocus_um: float = 1.0,
@@ -217,7 +217,7 @@ class RLRestorer:
     ) -> None:
         if iterations < 0:
             raise ValueError(f"iterations must be >= 0, got {iterations}")
-        self.optics = optics
+        self.profile = profile
         self.iterations = int(iterations)
         self.tv_weight = float(tv_weight)
         self.min_defocus_um = float(min_defocus_um)
@@ -240,7 +240,7 @@ class RLRestorer:
         with torch.inference_mode():
             out = richardson_lucy(
                 x,
-                born_wolf_psf(float(z), self.optics),
+                self.profile.psf(float(z)),
                 iterations=self.iterations,
                 tv_weight=self.tv_weight,
             )

@@ -21,11 +21,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..nets.fusion_inputs import WIENER_BALANCE, Z_STEP_UM, input_planes, normalise
+from ..nets.fusion_inputs import (
+    RL_ITERATIONS,
+    RL_TV_WEIGHT,
+    WIENER_BALANCE,
+    Z_STEP_UM,
+    input_planes,
+    normalise,
+)
+
+if TYPE_CHECKING:
+    from ..optics import PsfParams
 
 __all__ = ["add_error_floor", "measure_error_floor", "train_fusion"]
 
@@ -35,37 +45,71 @@ Z_MAX = 40.0
 P_PLAIN = 0.2  # fraction of plain Born–Wolf PSFs in the bank
 BANK = 96
 Z_JITTER_UM = 2.0  # σ of the defocus fed to a conditioned model (DelpNet's MAE ~2.6 µm)
+KNOWN_Z_JITTER_UM = 1.5  # the same for half the crops of a known-optics (RL plane) model
 FLOOR_PHOTONS = 20000.0  # nearly noise-free in-focus frames measure the network's error floor
 
 
 def _draw_psf(
     rng: np.random.Generator, z_range: tuple[float, float] | None = None
-) -> tuple[float, np.ndarray]:
+) -> tuple[float, PsfParams, np.ndarray]:
+    """Return one bank entry: defocus, family member (plain Born–Wolf: defaults), PSF."""
     from ..optics import born_wolf_psf
-    from ..optics._family import sample_psf
+    from ..optics._family import PsfParams, pupil_psf, sample_params
 
     if z_range is None:  # the whole range, with some in-focus crops
         z = 0.0 if rng.random() < 0.08 else float(rng.uniform(0, Z_MAX))
     else:  # a per-level specialist
         z = float(rng.uniform(*z_range))
-    psf = born_wolf_psf(z) if rng.random() < P_PLAIN else sample_psf(z, rng)
-    return z, np.asarray(psf, dtype=np.float32)
+    if rng.random() < P_PLAIN:
+        params, psf = PsfParams(), born_wolf_psf(z)
+    else:
+        params = sample_params(z, rng)
+        psf = pupil_psf(z, params)
+    return z, params, np.asarray(psf, dtype=np.float32)
 
 
-def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return one batch: inputs, targets (both normalised by the input), defocus µm."""
+def _oriented(psf: np.ndarray, turn: int, flip: bool) -> np.ndarray:
+    """Return ``psf`` as a crop saw it: rotated by ``turn`` quarter turns, then flipped."""
+    out = np.rot90(psf, turn)
+    return np.ascontiguousarray(out[::-1] if flip else out)
+
+
+def _known_psfs(bank: list, picks: list, z_fed: np.ndarray) -> list[np.ndarray]:
+    """Return the PSF an optics profile would give for each crop, at the defocus fed.
+
+    The profile is the crop's own family member (known optics), oriented as the crop;
+    where the defocus fed is the true one, that is the very PSF that blurred it.
+    """
+    from ..optics import OpticsProfile
+
+    out = []
+    for (i, turn, flip), z in zip(picks, z_fed, strict=True):
+        z_true, params, psf = bank[i]
+        if abs(float(z) - z_true) > 1e-4:
+            psf = OpticsProfile(psf_params=params).psf(float(z))
+        out.append(_oriented(psf, turn, flip))
+    return out
+
+
+def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Return one batch: inputs, targets (normalised by the input), defocus µm, picks.
+
+    A pick is a crop's bank index, quarter turns and flip (its PSF's orientation).
+    """
     import torch
 
     from ..optics import blur
     from ..optics._family import camera
 
-    xs, ys, zs = [], [], []
+    xs, ys, zs, picks = [], [], [], []
     for _ in range(BATCH):
         i = int(rng.integers(len(images)))
         img, off, q = images[i]
-        z, psf = bank[int(rng.integers(len(bank)))]
+        b = int(rng.integers(len(bank)))
+        z, _, psf = bank[b]
         zs.append(z)
-        psf = np.rot90(psf, int(rng.integers(4))).copy()
+        turn = int(rng.integers(4))
+        psf = _oriented(psf, turn, False)
         m = psf.shape[0] // 2
         h, w = img.shape
         side = CROP + 2 * m
@@ -78,13 +122,15 @@ def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         noisy_big = camera(blurred, rng, scale_q=q)
         extra = float(np.median(noisy_big - np.clip(blurred, 0, None)))  # offset + bg
         noisy, sharp = noisy_big[c, d], big[c, d] + extra
-        if rng.random() < 0.5:
+        flip = bool(rng.random() < 0.5)
+        if flip:
             noisy, sharp = noisy[::-1], sharp[::-1]
+        picks.append((b, turn, flip))
         lo, s = normalise(noisy)
         xs.append((noisy - lo) / s)
         ys.append((sharp - lo) / s)
     x, y = (np.stack(a)[:, None].astype(np.float32) for a in (xs, ys))
-    return x, y, np.asarray(zs, np.float32)
+    return x, y, np.asarray(zs, np.float32), picks
 
 
 def measure_error_floor(
@@ -174,7 +220,9 @@ def train_fusion(
     depth: int = 3,
     conditioned: bool = False,
     wiener: bool = False,
+    rl_plane: bool = False,
     z_range: tuple[float, float] | None = None,
+    init: str | Path | None = None,
     device: str = "auto",
     progress: bool = True,
     lr: float = 2e-3,
@@ -185,8 +233,10 @@ def train_fusion(
     With ``steps`` the run is exactly reproducible (same seed, same steps); otherwise
     it trains for ``minutes`` of wall time. ``threads`` sets torch's CPU threads.
     ``z_range`` trains a per-level specialist on defocus drawn uniformly from it
-    (default: 0-40 µm, 8 % in focus). Returns the model card (also written beside
-    the weights).
+    (default: 0-40 µm, 8 % in focus). ``rl_plane`` trains a known-optics model (its
+    RL plane uses each crop's own PSF at the defocus fed). ``init`` starts from the
+    weights of a model with the same tensor shapes (fine-tuning). Returns the model
+    card (also written beside the weights).
     """
     import torch
 
@@ -194,7 +244,7 @@ def train_fusion(
     from ..nets.fusion_unet import FusionUNet, FusionUNetConfig, multiscale_l1
     from ..optics import BBBC006_OPTICS
     from ..optics._family import FAMILY_RANGES
-    from ..weights import save_weights
+    from ..weights import load_state_dict, save_weights
 
     dev = torch.device(resolve_device(device))
     if dev.type == "cpu" and threads:
@@ -209,8 +259,14 @@ def train_fusion(
         depth=depth,
         conditioned=conditioned,
         wiener=wiener,
+        rl_plane=rl_plane,
     )
-    model = FusionUNet(config=config).to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model = FusionUNet(config=config)
+    init_sha = None
+    if init is not None:
+        init_sha = load_state_dict(init, model)[1].get("sha256")
+    model = model.to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    jitter = KNOWN_Z_JITTER_UM if rl_plane else Z_JITTER_UM
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     bank = [_draw_psf(rng, z_range) for _ in range(BANK)]
     budget = minutes * 60.0
@@ -225,10 +281,14 @@ def train_fusion(
         for g in opt.param_groups:  # warm-up then cosine decay over wall time
             g["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * frac))
         bank[step % BANK] = _draw_psf(rng, z_range)
-        x, y, z = _sample(train, bank, rng)
+        x, y, z, picks = _sample(train, bank, rng)
         if config.needs_defocus:
-            z = np.clip(z + rng.normal(0, Z_JITTER_UM, z.shape), 0, Z_MAX)
-        x = input_planes(x[:, 0], z, config)
+            fed = np.clip(z + rng.normal(0, jitter, z.shape), 0, Z_MAX)
+            # known optics: half the crops get the true defocus (as in a calibrated
+            # z-stack), half DelpNet-like error; computing their PSFs is the cost.
+            z = np.where(rng.random(z.shape) < 0.5, z, fed) if rl_plane else fed
+        psfs = _known_psfs(bank, picks, z) if rl_plane else None
+        x = input_planes(x[:, 0], z, config, psfs=psfs)
         xt = torch.from_numpy(x).to(dev).to(memory_format=torch.channels_last)
         yt = torch.from_numpy(y).to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
@@ -249,9 +309,11 @@ def train_fusion(
             log.append(entry)
             if progress:
                 print(entry, flush=True)
-    flags = " --conditioned" * conditioned + " --wiener" * wiener
+    flags = " --conditioned" * conditioned + " --wiener" * wiener + " --rl-plane" * rl_plane
     flags += f" --width {base_width}" if base_width != FusionUNetConfig().base_width else ""
     flags += f" --z-range {z_range[0]:g},{z_range[1]:g}" if z_range else ""
+    flags += f" --init {init}" if init is not None else ""
+    flags += f" --lr {lr:g}" if lr != 2e-3 else ""
     budget_flag = f"--steps {steps}" if steps else f"--minutes {minutes}"
     card = {
         "model": "fusion_unet",
@@ -259,7 +321,9 @@ def train_fusion(
             f"scope-deblur train fusion --data <in_focus> --out {out} {budget_flag} "
             f"--seed {seed}{flags} --threads {torch.get_num_threads()}"
             if config
-            == FusionUNetConfig(conditioned=conditioned, wiener=wiener, base_width=base_width)
+            == FusionUNetConfig(
+                conditioned=conditioned, wiener=wiener, rl_plane=rl_plane, base_width=base_width
+            )
             else None
         ),
         "config": config.model_dump(),
@@ -271,7 +335,7 @@ def train_fusion(
             "z_um": list(z_range) if z_range else [0.0, Z_MAX],
             "p_z0": None if z_range else 0.08,
             "psf_bank": BANK,
-            "z_jitter_um": Z_JITTER_UM if config.needs_defocus else None,
+            "z_jitter_um": jitter if config.needs_defocus else None,
             "wiener_plane": (
                 {
                     "psf": "Born-Wolf, nominal optics",
@@ -279,6 +343,16 @@ def train_fusion(
                     "balance": WIENER_BALANCE,
                 }
                 if wiener
+                else None
+            ),
+            "rl_plane": (
+                {
+                    "psf": "the crop's own family member at the defocus fed (known optics)",
+                    "p_true_defocus": 0.5,
+                    "iterations": RL_ITERATIONS,
+                    "tv_weight": RL_TV_WEIGHT,
+                }
+                if rl_plane
                 else None
             ),
         },
@@ -293,6 +367,7 @@ def train_fusion(
             "minutes": round((time.perf_counter() - t0) / 60, 2),
             "budget": f"{steps} steps" if steps else f"{minutes} min wall time",
             "seed": seed,
+            "init": None if init is None else {"weights": str(init), "sha256": init_sha},
             "lr": lr,
             "optimizer": "Adam, warm-up 200 steps + cosine decay",
             "autocast": "bf16" if amp else "fp32",

@@ -1,0 +1,114 @@
+"""``scope-deblur calibrate``: fit the microscope's PSF to a bead z-stack, write a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ._progress import err, print_json
+
+
+def _optics(na: float | None, wavelength_nm: float | None, n: float, pixel_um: float | None) -> Any:
+    from ..optics import Optics
+
+    missing = [
+        flag
+        for flag, v in (
+            ("--na", na),
+            ("--wavelength-nm", wavelength_nm),
+            ("--pixel-size", pixel_um),
+        )
+        if v is None
+    ]
+    if missing:
+        raise ValueError(f"give the microscope's {', '.join(missing)} (the fit starts from them)")
+    return Optics(wavelength_um=wavelength_nm / 1000, na=na, n=n, pixel_um=pixel_um)  # type: ignore[operator]
+
+
+def _acquired(core: Any, range_um: float, step_um: float) -> Any:
+    from scope_deblur_calibration import acquire_stack
+
+    try:
+        return acquire_stack(core, range_um=range_um, step_um=step_um)
+    finally:
+        core.unloadAllDevices()  # a live core at exit aborts the process
+
+
+def calibrate(
+    stack: Path | None = typer.Option(None, help="A bead z-stack (TIFF, Z planes of one field)."),
+    z_step: float | None = typer.Option(None, help="With --stack: µm between planes."),
+    demo: bool = typer.Option(False, "--demo", help="Acquire a bead slide on the demo microscope."),
+    config: Path | None = typer.Option(None, help="Acquire on this Micro-Manager config."),
+    na: float | None = typer.Option(None, help="Numerical aperture of the objective."),
+    wavelength_nm: float | None = typer.Option(None, help="Emission wavelength (nm)."),
+    immersion_n: float = typer.Option(1.0, help="Refractive index of the immersion medium."),
+    pixel_size: float | None = typer.Option(
+        None, help="Pixel size in the sample (µm); with --config, default the core's."
+    ),
+    range_um: float = typer.Option(20.0, help="With --demo/--config: z range acquired (µm)."),
+    step_um: float = typer.Option(0.5, help="With --demo/--config: z step acquired (µm)."),
+    out: Path = typer.Option(Path("profile.json"), help="The optics profile to write (JSON)."),
+    json_: bool = typer.Option(False, "--json", help="Print the fit report as JSON."),
+) -> None:
+    """Fit the PSF through focus to a bead z-stack; write a profile for --profile.
+
+    Writes OUT (the profile) and a figure beside it (OUT with .png): the measured bead
+    against each candidate model. Give exactly one of --stack, --demo or --config.
+    """
+    import numpy as np
+
+    from scope_deblur_calibration import fit_stack, save_figure
+
+    if sum((stack is not None, demo, config is not None)) != 1:
+        raise ValueError("give exactly one of --stack STACK --z-step UM, --demo or --config CFG")
+    if stack is not None:
+        from ..io import read_planes
+
+        if z_step is None:
+            raise ValueError("--stack needs --z-step UM, the stage step between its planes")
+        data = read_planes(stack)[0]
+        data = data.reshape(-1, *data.shape[-2:])
+        optics = _optics(na, wavelength_nm, immersion_n, pixel_size)
+        step, source = z_step, f"calibrate --stack {stack} --z-step {z_step:g}"
+    elif demo:
+        from scope_deblur_calibration import demo_bead_core
+
+        core = demo_bead_core()
+        optics = _demo_optics()
+        data, step = _acquired(core, range_um, step_um), step_um
+        del core
+        source = f"calibrate --demo (bead slide, {range_um:g} µm in {step_um:g} µm steps)"
+    else:
+        from ._acquire import load_core
+
+        core = load_core(config)  # type: ignore[arg-type]
+        px = pixel_size or core.getPixelSizeUm() or None
+        optics = _optics(na, wavelength_nm, immersion_n, px)
+        data, step = _acquired(core, range_um, step_um), step_um
+        del core
+        source = f"calibrate --config {config} ({range_um:g} µm in {step_um:g} µm steps)"
+    err.print(f"fitting {data.shape[0]} planes ({data.shape[1]}×{data.shape[2]} px)…")
+    result = fit_stack(np.asarray(data), step, optics, source=source)
+    profile_path = result.profile.save(out)
+    figure = save_figure(result, out.with_suffix(".png"))
+    report = {"profile": str(profile_path), "figure": str(figure), **result.report()}
+    if json_:
+        print_json(report)
+        return
+    for name, info in result.candidates.items():
+        mark = "  ← kept" if name == result.best else ""
+        err.print(f"{name:>20}: relative residual {info['relative_residual']:.4f}{mark}")
+    err.print(f"wrote {profile_path} and {figure}")
+
+
+def _demo_optics() -> Any:
+    from ..optics import NOMINAL
+
+    return NOMINAL.optics
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+    app.command()(calibrate)

@@ -1,0 +1,109 @@
+"""An optics profile: what is known about one microscope's PSF, at any defocus.
+
+A profile holds the imaging parameters (:class:`Optics`) and one member of the
+forward-model family (:class:`PsfParams`: aberrations, apodisation, smoothing).
+``scope-deblur calibrate`` fits one to a bead z-stack and writes it as JSON;
+``--profile`` hands it to the restorers, which then deconvolve with this PSF instead
+of the textbook one. :data:`NOMINAL` is the textbook case: scalar Born–Wolf at the
+BBBC006 optics, exactly the PSF of the demo microscope and of the synthetic tables.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._family import PsfParams, pupil_psf
+from ._psf import BBBC006_OPTICS, Optics, born_wolf_psf
+
+__all__ = ["NOMINAL", "PSF_Z_STEP_UM", "OpticsProfile", "load_profile"]
+
+PSF_Z_STEP_UM = 0.5
+"""PSFs are taken at ``|z|`` rounded to this step, so that they can be cached."""
+
+
+class OpticsProfile(BaseModel):
+    """The PSF model of one microscope (serialisable; see module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    optics: Optics = BBBC006_OPTICS
+    psf_params: PsfParams = PsfParams()
+    source: str = "nominal: scalar Born-Wolf at the BBBC006 optics"
+    fit: dict[str, Any] | None = Field(None, description="calibration report, if fitted")
+
+    @property
+    def is_born_wolf(self) -> bool:
+        """Whether the PSF is the plain scalar Born–Wolf one (no extra terms)."""
+        return self.psf_params == PsfParams()
+
+    def psf(self, z_um: float, step_um: float = PSF_Z_STEP_UM) -> np.ndarray:
+        """Return the pixel PSF (sums to 1) at ``|z_um|`` rounded to ``step_um`` (cached).
+
+        A single frame cannot tell above focus from below, so the PSF is taken on
+        one side; it differs from the other only through spherical aberration.
+        """
+        z = round(round(abs(float(z_um)) / step_um) * step_um, 6)
+        return _psf(self.optics, self.psf_params, z)
+
+    def defocus_from_nominal(self, z_um: float) -> float:
+        """Convert a defocus read at the nominal optics to this profile's optics.
+
+        DelpNet was trained at the BBBC006 optics (NA 0.5 in air), on frames resampled
+        to its pixel size, so it reads the blur's width. The same width comes from a
+        defocus smaller by the ratio of the marginal-ray slopes, tan θ = tan asin(NA/n).
+        This geometric conversion is approximate near focus, where diffraction rules.
+        """
+
+        def slope(o: Optics) -> float:
+            return float(np.tan(np.arcsin(min(o.na / o.n, 0.999))))
+
+        return float(z_um) * slope(BBBC006_OPTICS) / slope(self.optics)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile as JSON and return the path."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
+        return p
+
+
+@lru_cache(maxsize=128)
+def _psf(optics: Optics, params: PsfParams, z_um: float) -> np.ndarray:
+    if params == PsfParams():
+        psf = born_wolf_psf(z_um, optics)
+    else:
+        psf = pupil_psf(z_um, params, optics)
+    psf = np.asarray(psf, dtype=np.float32)
+    psf.setflags(write=False)
+    return psf
+
+
+NOMINAL = OpticsProfile()
+
+
+def load_profile(path: str | Path) -> OpticsProfile:
+    """Read a profile written by ``scope-deblur calibrate``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it is not a valid profile (with what is wrong and what to do).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"optics profile not found: {p}")
+    try:
+        return OpticsProfile.model_validate_json(p.read_text())
+    except (ValidationError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0]
+        raise ValueError(
+            f"{p} is not an optics profile ({first}); write one with `scope-deblur calibrate`"
+        ) from e
