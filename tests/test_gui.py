@@ -170,3 +170,25 @@ def test_tap_forwards_batches_and_publishes_the_newest(qtbot):
         assert est is ests[-1] and np.array_equal(out, outs[-1])
         assert tap.take() is None
     assert batches == [3]
+
+
+def test_optics_profile_is_loaded_before_a_run_starts(qtbot, demo_core, tmp_path, monkeypatch):
+    from scope_deblur.optics import NOMINAL
+
+    w = _window(qtbot, demo_core, tmp_path)
+    w.profile.setText(str(tmp_path / "missing.json"))
+    w.start()
+    assert not w.running and "optics profile not found" in w.last_error
+    good = NOMINAL.save(tmp_path / "scope.json")
+    w.profile.setText(str(good))
+    assert w._load_profile() == NOMINAL
+    w.close()
+    seen = []
+    monkeypatch.setattr(
+        "scope_deblur.methods.build_restorer", lambda *a, **kw: seen.append(kw["profile"])
+    )
+    monkeypatch.setattr("scope_deblur.methods.build_estimator", lambda *a, **kw: None)
+    from scope_deblur_gui._window import _build_models
+
+    _build_models("fusion", "cpu", False, None, NOMINAL)
+    assert seen == [NOMINAL]

@@ -16,6 +16,7 @@ def run_app(
     method: str = "fusion",
     device: str = "auto",
     out_dir: Path | None = None,
+    profile: Path | None = None,
     start: bool = False,
     screenshot: Path | None = None,
     quit_after: float | None = None,
@@ -30,6 +31,8 @@ def run_app(
         Initial restoration method and device.
     out_dir : Path, optional
         Folder under which each run is saved.
+    profile : Path, optional
+        Optics profile from ``scope-deblur calibrate``.
     start : bool
         Start the acquisition at once.
     screenshot : Path, optional
@@ -57,7 +60,8 @@ def run_app(
 
         core = load_demo_core()
     try:
-        code = _show(app, core, method, device, out_dir, start, screenshot, quit_after)
+        options = {"method": method, "device": device, "out_dir": out_dir, "profile": profile}
+        code = _show(app, core, options, start, screenshot, quit_after)
     finally:
         # A core alive at interpreter exit aborts the process (DESIGN.md, "Exit crash").
         core.mda.cancel()
@@ -66,12 +70,12 @@ def run_app(
     return code
 
 
-def _show(app, core, method, device, out_dir, start, screenshot, quit_after) -> int:  # type: ignore[no-untyped-def]
+def _show(app, core, options, start, screenshot, quit_after) -> int:  # type: ignore[no-untyped-def]
     from qtpy.QtCore import QTimer
 
     from ._window import MainWindow
 
-    window = MainWindow(mmcore=core, method=method, device=device, out_dir=out_dir)
+    window = MainWindow(mmcore=core, **options)
     window.show()
     if start:
         QTimer.singleShot(300, window.start)

@@ -39,6 +39,7 @@ from ._view import ImageView
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
     from scope_deblur.live import LivePipeline
+    from scope_deblur.optics import OpticsProfile
     from scope_deblur.protocols import DefocusEstimator, Restorer
 
 __all__ = ["MainWindow"]
@@ -47,16 +48,23 @@ log = logging.getLogger(__name__)
 
 
 def _build_models(
-    method: str, device: str, compile: bool = False, shape: tuple[int, int] | None = None
+    method: str,
+    device: str,
+    compile: bool = False,
+    shape: tuple[int, int] | None = None,
+    profile: OpticsProfile | None = None,
 ) -> tuple[Any, Any, str]:
-    """Build the models (off the GUI thread); compile the network for ``shape`` if asked."""
+    """Build the models (off the GUI thread); compile the network for ``shape`` if asked.
+
+    With an optics ``profile`` the restorer uses its PSF (fusion becomes fusion-known).
+    """
     from scope_deblur.methods import build_estimator, build_restorer, resolve_device
 
     dev = resolve_device(device)
-    restorer = build_restorer(method, dev, compile=compile)
+    restorer = build_restorer(method, dev, compile=compile, profile=profile)
     if compile and shape is not None:
         restorer.warm_up(shape)  # type: ignore[attr-defined]
-    return build_estimator(dev), restorer, dev
+    return build_estimator(dev, profile=profile), restorer, dev
 
 
 class MainWindow(QMainWindow):
@@ -74,6 +82,8 @@ class MainWindow(QMainWindow):
         Initial restoration method and device.
     out_dir : Path, optional
         Folder under which each run gets its own sub-folder.
+    profile : Path, optional
+        Optics profile from ``scope-deblur calibrate`` to restore with.
     """
 
     def __init__(
@@ -86,6 +96,7 @@ class MainWindow(QMainWindow):
         method: str = "fusion",
         device: str = "auto",
         out_dir: Path | None = None,
+        profile: Path | None = None,
     ) -> None:
         super().__init__(parent)
         use_offline_icons()  # before pymmcore-widgets builds any icon
@@ -123,7 +134,8 @@ class MainWindow(QMainWindow):
         self.method.addItems(list(METHODS))
         self.method.setToolTip(
             "fusion: the best restoration. fusion-fast: a quarter of the compute, keeps up "
-            "live on a CPU. Frames not restored live are caught up after the run."
+            "live on a CPU. fusion-known: trusts the optics profile (or the textbook PSF). "
+            "Frames not restored live are caught up after the run."
         )
         self.method.setCurrentText(method if restorer is None else "")
         if restorer is not None:
@@ -146,8 +158,18 @@ class MainWindow(QMainWindow):
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_dir, 1)
         out_row.addWidget(browse)
+        self.profile = QLineEdit(str(profile or ""))
+        self.profile.setPlaceholderText("none: the textbook optics")
+        self.profile.setToolTip("Optics profile from `scope-deblur calibrate` (JSON)")
+        pick = QToolButton()
+        pick.setText("…")
+        pick.clicked.connect(self._pick_profile)
+        profile_row = QHBoxLayout()
+        profile_row.addWidget(self.profile, 1)
+        profile_row.addWidget(pick)
         form = QFormLayout()
         form.addRow("Method", self.method)
+        form.addRow("Optics profile", profile_row)
         form.addRow("Device", self.device)
         form.addRow("", self.compile)
         form.addRow("Save to", out_row)
@@ -220,6 +242,7 @@ class MainWindow(QMainWindow):
             while run_dir.exists():
                 run_dir = run_dir.with_name(f"{run_dir.name.split('_')[0]}_{k}")
                 k += 1
+            profile = self._load_profile()
             run_dir.mkdir(parents=True)
         except Exception as e:
             self._error(f"Cannot start: {e}")
@@ -242,7 +265,7 @@ class MainWindow(QMainWindow):
             else "Loading models…"
         )
         worker = thread_worker(_build_models, start_thread=False)(
-            self.method.currentText(), self.device.currentText(), compile_, shape
+            self.method.currentText(), self.device.currentText(), compile_, shape, profile
         )
         worker.returned.connect(lambda models: self._launch(models, seq, run_dir))
         worker.errored.connect(lambda e: self._abort(f"Cannot load the models: {e}"))
@@ -390,6 +413,19 @@ class MainWindow(QMainWindow):
         )
         if self._state == "acquiring":
             self.progress.setValue(len(recs))
+
+    def _load_profile(self) -> OpticsProfile | None:
+        from scope_deblur.optics import load_profile
+
+        text = self.profile.text().strip()
+        return load_profile(Path(text).expanduser()) if text else None
+
+    def _pick_profile(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Optics profile", self.profile.text(), "Optics profile (*.json)"
+        )
+        if path:
+            self.profile.setText(path)
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Save runs to", self.out_dir.text())

@@ -11,7 +11,10 @@ def gui(
     demo: bool = typer.Option(False, "--demo", help="Use the demo microscope (the default)."),
     config: Path | None = typer.Option(None, help="Micro-Manager .cfg (may declare #py devices)."),
     method: str = typer.Option(
-        "fusion", help="Initial restoration: fusion, fusion-fast, awdvd, rl or none."
+        "fusion", help="Initial restoration: fusion, fusion-fast, fusion-known, awdvd, rl or none."
+    ),
+    profile: Path | None = typer.Option(
+        None, help="Optics profile from `scope-deblur calibrate` (JSON) to restore with."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path | None = typer.Option(
@@ -30,6 +33,10 @@ def gui(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if config is not None and not config.is_file():
         raise FileNotFoundError(f"no such Micro-Manager config file: {config}")
+    if profile is not None:
+        from ..optics import load_profile
+
+        load_profile(profile)  # a bad profile fails here, in one line
     if screenshot is not None and quit_after is None:
         raise ValueError(
             "--screenshot needs --quit-after SECONDS (it is taken just before quitting)"
@@ -45,6 +52,7 @@ def gui(
         method=method,
         device=device,
         out_dir=out,
+        profile=profile,
         start=run,
         screenshot=screenshot,
         quit_after=quit_after,
