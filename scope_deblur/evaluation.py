@@ -148,8 +148,8 @@ def evaluate_restoration(
     the members. Restorers get the true defocus with confidence 1, never the member:
     RL and AWDVD deconvolve with the nominal Born–Wolf PSF at that defocus, as they
     must on a real microscope. With ``known_optics`` they do get it, as a calibrated
-    microscope's profile: every restorer that takes a profile (RL, AWDVD,
-    ``fusion-known``) deconvolves each frame with the member that blurred it.
+    microscope's profile: every restorer that takes a profile (RL, AWDVD, the
+    known-optics fusion networks) deconvolves each frame with the member that blurred it.
 
     Returns
     -------

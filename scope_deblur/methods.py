@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FUSION_METHODS",
+    "KNOWN_OPTICS",
     "METHODS",
     "Method",
     "Passthrough",
@@ -22,11 +23,15 @@ __all__ = [
     "resolve_device",
 ]
 
-Method = Literal["fusion", "fusion-fast", "fusion-known", "awdvd", "rl", "none"]
+Method = Literal[
+    "fusion", "fusion-fast", "fusion-known", "fusion-known-fast", "awdvd", "rl", "none"
+]
 METHODS: tuple[str, ...] = get_args(Method)
-FUSION_METHODS = ("fusion", "fusion-fast", "fusion-known")
-"""The shipped fusion networks: the best one, a 4x lighter one for live CPU use, and
-one for known optics (a calibrated profile, or the textbook PSF)."""
+FUSION_METHODS = ("fusion", "fusion-fast", "fusion-known", "fusion-known-fast")
+"""The shipped fusion networks: the best one and a 4x lighter one for live CPU use, each
+also for known optics (a calibrated profile, or the textbook PSF)."""
+KNOWN_OPTICS = {"fusion": "fusion-known", "fusion-fast": "fusion-known-fast"}
+"""The network that takes an optics profile in place of each that does not."""
 
 
 class Passthrough:
@@ -50,14 +55,15 @@ def build_restorer(
 
     ``compile`` compiles the fusion network (see :class:`FusionRestorer`). With an
     optics ``profile`` (``scope-deblur calibrate``), ``rl`` and ``awdvd`` deconvolve
-    with its PSF, and ``fusion`` becomes ``fusion-known``, the network that trusts it.
+    with its PSF, and ``fusion`` and ``fusion-fast`` become ``fusion-known`` and
+    ``fusion-known-fast``, the networks that trust it.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if compile and method not in FUSION_METHODS:
         raise ValueError(f"--compile applies to the fusion methods, not {method!r}")
-    if profile is not None and method in ("fusion-fast", "none"):
-        raise ValueError(f"--profile works with fusion, fusion-known, awdvd and rl, not {method!r}")
+    if profile is not None and method == "none":
+        raise ValueError("--profile needs a restoration method, not 'none'")
     if method == "none":
         return Passthrough()
     from . import restoration
@@ -66,8 +72,8 @@ def build_restorer(
     dev = resolve_device(device)
     if method in FUSION_METHODS:
         if profile is not None:
-            method = "fusion-known"
-        known = profile if method == "fusion-known" else None
+            method = KNOWN_OPTICS.get(method, method)
+        known = profile if method in KNOWN_OPTICS.values() else None
         return restoration.FusionRestorer(method, device=dev, compile=compile, profile=known)
     if method == "awdvd":
         return restoration.AWDVDRestorer(device=dev, profile=profile or NOMINAL)

@@ -111,8 +111,9 @@ def test_restorers_use_the_profile_psf() -> None:
     plain = build_restorer("rl", "cpu").restore(frame, est)
     fitted = build_restorer("rl", "cpu", profile=smooth).restore(frame, est)
     assert not np.allclose(plain, fitted)
-    with pytest.raises(ValueError, match="--profile works with"):
-        build_restorer("fusion-fast", "cpu", profile=smooth)
+    assert build_restorer("fusion-fast", "cpu", profile=smooth).name == "fusion-known-fast"
+    with pytest.raises(ValueError, match="--profile needs a restoration method"):
+        build_restorer("none", "cpu", profile=smooth)
 
 
 def test_calibrate_cli_writes_profile_and_figure(tmp_path) -> None:

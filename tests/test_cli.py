@@ -120,7 +120,15 @@ def test_bad_config_exits_2(tmp_path):
 def test_unknown_method_exits_2(tmp_path):
     proc = run_cli("demo", "--frames", "2", "--method", "magic", "--out", tmp_path)
     assert_one_line_error(proc, "magic")
-    assert set(METHODS) == {"fusion", "fusion-fast", "fusion-known", "awdvd", "rl", "none"}
+    assert set(METHODS) == {
+        "fusion",
+        "fusion-fast",
+        "fusion-known",
+        "fusion-known-fast",
+        "awdvd",
+        "rl",
+        "none",
+    }
 
 
 def test_compile_with_a_classical_method_exits_2(tmp_path):

@@ -157,7 +157,7 @@ def test_bad_options_raise(tiny: str) -> None:
         FusionRestorer(tiny, device="tpu")
 
 
-@pytest.mark.parametrize("method", ["fusion", "fusion-fast"])
+@pytest.mark.parametrize("method", ["fusion", "fusion-fast", "fusion-known", "fusion-known-fast"])
 def test_shipped_models_beat_the_input_on_held_out_synthetic_defocus(method: str) -> None:
     from scope_deblur.methods import build_restorer
     from scope_deblur.metrics import psnr
@@ -178,7 +178,28 @@ def test_shipped_models_beat_the_input_on_held_out_synthetic_defocus(method: str
         assert psnr(sharp, out) > psnr(sharp, blurred) + 1.0
 
 
-@pytest.mark.parametrize("method", ["fusion", "fusion-fast"])
+@pytest.mark.parametrize("method", ["fusion-known", "fusion-known-fast"])
+def test_known_optics_models_beat_rl_given_the_same_psf(method: str) -> None:
+    """Both deconvolve with the true (textbook) PSF; the network must do better than RL."""
+    from scope_deblur.methods import build_restorer
+    from scope_deblur.metrics import psnr
+    from scope_deblur.optics import OpticsProfile, PsfParams, defocus
+    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
+
+    _, val = split_by_image(in_focus_paths())
+    sharp = load_in_focus(val)[0][100:292, 200:392]
+    gen = torch.Generator().manual_seed(0)
+    smooth = OpticsProfile(psf_params=PsfParams(apodisation=0.7, sigma_px=2.0))
+    for profile, z in ((None, 16.0), (smooth, 24.0)):
+        psf = None if profile is None else profile.psf(z)
+        blurred = defocus(torch.from_numpy(sharp), z, generator=gen, psf=psf).numpy()
+        est = DefocusEstimate(z, 1.0)
+        net = build_restorer(method, "cpu", profile=profile).restore(blurred, est)
+        rl = build_restorer("rl", "cpu", profile=profile).restore(blurred, est)
+        assert psnr(sharp, net) > psnr(sharp, rl) + 0.5
+
+
+@pytest.mark.parametrize("method", ["fusion", "fusion-fast", "fusion-known", "fusion-known-fast"])
 def test_shipped_models_do_no_harm_to_bright_in_focus_frames(method: str) -> None:
     """At 20000 photons the raw network loses 5-7 dB on an in-focus frame (its error
     floor); the fidelity blend must give the frame back at least as good as it was."""

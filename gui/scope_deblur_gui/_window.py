@@ -56,7 +56,7 @@ def _build_models(
 ) -> tuple[Any, Any, str]:
     """Build the models (off the GUI thread); compile the network for ``shape`` if asked.
 
-    With an optics ``profile`` the restorer uses its PSF (fusion becomes fusion-known).
+    With an optics ``profile`` the restorer uses its PSF (fusion → fusion-known).
     """
     from scope_deblur.methods import build_estimator, build_restorer, resolve_device
 
@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
         self.method.addItems(list(METHODS))
         self.method.setToolTip(
             "fusion: the best restoration. fusion-fast: a quarter of the compute, keeps up "
-            "live on a CPU. fusion-known: trusts the optics profile (or the textbook PSF). "
+            "live on a CPU. fusion-known[-fast]: trust the optics profile (or the textbook PSF). "
             "Frames not restored live are caught up after the run."
         )
         self.method.setCurrentText(method if restorer is None else "")
@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         out_row.addWidget(self.out_dir, 1)
         out_row.addWidget(browse)
         self.profile = QLineEdit(str(profile or ""))
-        self.profile.setPlaceholderText("none: the textbook optics")
+        self.profile.setPlaceholderText("none (optional: a JSON from scope-deblur calibrate)")
         self.profile.setToolTip("Optics profile from `scope-deblur calibrate` (JSON)")
         pick = QToolButton()
         pick.setText("…")

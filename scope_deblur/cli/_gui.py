@@ -11,7 +11,8 @@ def gui(
     demo: bool = typer.Option(False, "--demo", help="Use the demo microscope (the default)."),
     config: Path | None = typer.Option(None, help="Micro-Manager .cfg (may declare #py devices)."),
     method: str = typer.Option(
-        "fusion", help="Initial restoration: fusion, fusion-fast, fusion-known, awdvd, rl or none."
+        "fusion",
+        help="Initial restoration: fusion, fusion-fast, fusion-known[-fast], awdvd, rl or none.",
     ),
     profile: Path | None = typer.Option(
         None, help="Optics profile from `scope-deblur calibrate` (JSON) to restore with."

@@ -109,7 +109,8 @@ def restore(
     paths: list[Path] = _FILES,
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the restored TIFFs."),
     method: str = typer.Option(
-        "fusion", help="fusion, fusion-fast, fusion-known (trusts the optics), awdvd or rl."
+        "fusion",
+        help="fusion, fusion-fast, fusion-known[-fast] (trust the optics), awdvd or rl.",
     ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -119,7 +120,7 @@ def restore(
 
     A stack (time-lapse, z-stack, channels) is restored plane by plane, each at its
     own estimated defocus. With --profile the restorers use the calibrated PSF
-    (fusion becomes fusion-known).
+    (fusion and fusion-fast become fusion-known and fusion-known-fast).
     """
     from ..io import write_tiff
     from ..methods import build_estimator, build_restorer

@@ -74,6 +74,9 @@ def train(
         "--rl-plane",
         help="fusion: known optics; feed the frame RL-deconvolved by the true PSF (--profile).",
     ),
+    rl_iterations: int = typer.Option(
+        None, min=1, max=200, help="fusion --rl-plane: RL iterations of the plane (default 30)."
+    ),
     width: int = typer.Option(
         None, min=4, max=64, help="fusion: channels of the first level (default 16)."
     ),
@@ -116,6 +119,7 @@ def train(
         ("--conditioned", "fusion", "conditioned", True if conditioned else None),
         ("--wiener", "fusion", "wiener", True if wiener else None),
         ("--rl-plane", "fusion", "rl_plane", True if rl_plane else None),
+        ("--rl-iterations", "fusion", "rl_iterations", rl_iterations),
         ("--init", "fusion", "init", init),
         ("--lr", "fusion", "lr", lr),
         ("--width", "fusion", "base_width", width),

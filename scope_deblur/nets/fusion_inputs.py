@@ -10,7 +10,7 @@
   ``Z_STEP_UM``; balance ``WIENER_BALANCE``). In training the true PSF is a random
   member of the forward-model family, so the network learns how far to trust it.
 - A network with ``FusionUNetConfig.rl_plane`` (known optics) gets instead the
-  normalised frame deconvolved by Richardson–Lucy (``RL_ITERATIONS``, TV
+  normalised frame deconvolved by Richardson–Lucy (``config.rl_iterations``, TV
   ``RL_TV_WEIGHT``) with the PSF of an optics profile at that ``|z|``: a calibrated
   microscope's, or the nominal Born–Wolf one. In training the profile is the very
   member of the family that blurred the crop, so the network learns to trust it.
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from .fusion_unet import FusionUNetConfig
 
 __all__ = [
-    "RL_ITERATIONS",
     "RL_TV_WEIGHT",
     "WIENER_BALANCE",
     "Z_SCALE_UM",
@@ -44,9 +43,8 @@ Z_STEP_UM = 0.5
 """The Wiener plane's PSF is taken at ``|z|`` rounded to this step (cached kernels)."""
 WIENER_BALANCE = 0.02
 """Noise-to-signal ratio of the Wiener plane (normalised frames: peak about 1)."""
-RL_ITERATIONS = 30
 RL_TV_WEIGHT = 0.01
-"""The RL plane is the ``rl`` method's deconvolution (30 iterations, TV 0.01)."""
+"""The RL plane is the ``rl`` method's TV-regularised deconvolution."""
 
 
 def normalise(x: np.ndarray) -> tuple[float, float]:
@@ -75,7 +73,9 @@ def _wiener_plane(x: np.ndarray, z_um: float) -> np.ndarray:
     return wiener(frame, psf, WIENER_BALANCE, transfer=transfer).numpy()
 
 
-def rl_planes(x: np.ndarray, psfs: list[np.ndarray], *, pad: bool = False) -> np.ndarray:
+def rl_planes(
+    x: np.ndarray, psfs: list[np.ndarray], iterations: int = 30, *, pad: bool = False
+) -> np.ndarray:
     """Return normalised frames ``(B, H, W)`` deconvolved by RL, one PSF per frame.
 
     Each frame's background (:func:`~scope_deblur.restoration.estimate_background`)
@@ -100,7 +100,7 @@ def rl_planes(x: np.ndarray, psfs: list[np.ndarray], *, pad: bool = False) -> np
             out[idx] = richardson_lucy(
                 torch.from_numpy(signal[idx]),
                 torch.from_numpy(np.stack([psfs[i] for i in idx]).astype(np.float32)),
-                iterations=RL_ITERATIONS,
+                iterations=iterations,
                 tv_weight=RL_TV_WEIGHT,
             ).numpy()
     return out + bg
@@ -136,5 +136,5 @@ def input_planes(
             from ..optics import NOMINAL
 
             psfs = [(profile or NOMINAL).psf(float(z)) for z in np.ravel(z_um)]
-        planes.append(rl_planes(x, psfs, pad=given)[:, None])
+        planes.append(rl_planes(x, psfs, config.rl_iterations, pad=given)[:, None])
     return np.concatenate(planes, axis=1) if len(planes) > 1 else planes[0]

@@ -22,8 +22,8 @@ channel, a constant plane holding the estimated defocus (see
 the depth instead of guessing it blind. With ``wiener=True`` (also ours) a further
 channel holds the frame Wiener-deconvolved by the nominal PSF at that defocus. With
 ``rl_plane=True`` (ours, for known optics) that channel holds instead the frame
-Richardson–Lucy-deconvolved by the known PSF (an optics profile). Extra channels are
-down-sampled with the image like any channel.
+Richardson–Lucy-deconvolved (``rl_iterations``) by the known PSF (an optics
+profile). Extra channels are down-sampled with the image like any channel.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class FusionUNetConfig(BaseModel):
     conditioned: bool = False
     wiener: bool = False
     rl_plane: bool = False
+    rl_iterations: int = Field(30, ge=1, le=200)
 
     @model_validator(mode="after")
     def _one_deconvolved_plane(self) -> FusionUNetConfig:

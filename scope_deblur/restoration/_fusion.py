@@ -83,7 +83,8 @@ class FusionRestorer:
     ----------
     weights : str
         Shipped model name (``"fusion"``; ``"fusion-fast"``, the lighter live model;
-        ``"fusion-known"``, for known optics, see ``profile``) or a path to
+        ``"fusion-known"`` and ``"fusion-known-fast"``, for known optics, see
+        ``profile``) or a path to
         ``.safetensors`` with its card. The restorer's ``name`` is the file's stem,
         so every output records which network made it.
     device : {"auto", "cpu", "cuda"}
@@ -107,8 +108,9 @@ class FusionRestorer:
         the network runs eagerly.
     profile : OpticsProfile, optional
         The known optics, for a known-optics network (``config.rl_plane``, shipped
-        as ``"fusion-known"``): its RL plane uses this PSF. Default: the nominal
-        optics (textbook Born–Wolf). Other networks take no profile.
+        as ``"fusion-known"`` and ``"fusion-known-fast"``): its RL plane uses this
+        PSF. Default: the nominal optics (textbook Born–Wolf). Other networks take
+        no profile.
     """
 
     def __init__(
@@ -140,8 +142,8 @@ class FusionRestorer:
             raise ValueError(f"model card of {weights!r} has no valid fusion config: {e}") from e
         if profile is not None and not config.rl_plane:
             raise ValueError(
-                f"{self.name} does not use an optics profile; the known-optics network "
-                "is 'fusion-known'"
+                f"{self.name} does not use an optics profile; the known-optics networks "
+                "are 'fusion-known' and 'fusion-known-fast'"
             )
         if config.rl_plane and profile is None:
             from ..optics import NOMINAL

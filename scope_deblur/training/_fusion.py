@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..nets.fusion_inputs import (
-    RL_ITERATIONS,
     RL_TV_WEIGHT,
     WIENER_BALANCE,
     Z_STEP_UM,
@@ -221,6 +220,7 @@ def train_fusion(
     conditioned: bool = False,
     wiener: bool = False,
     rl_plane: bool = False,
+    rl_iterations: int = 30,
     z_range: tuple[float, float] | None = None,
     init: str | Path | None = None,
     device: str = "auto",
@@ -260,6 +260,7 @@ def train_fusion(
         conditioned=conditioned,
         wiener=wiener,
         rl_plane=rl_plane,
+        rl_iterations=rl_iterations,
     )
     model = FusionUNet(config=config)
     init_sha = None
@@ -310,6 +311,7 @@ def train_fusion(
             if progress:
                 print(entry, flush=True)
     flags = " --conditioned" * conditioned + " --wiener" * wiener + " --rl-plane" * rl_plane
+    flags += f" --rl-iterations {rl_iterations}" if rl_iterations != 30 else ""
     flags += f" --width {base_width}" if base_width != FusionUNetConfig().base_width else ""
     flags += f" --z-range {z_range[0]:g},{z_range[1]:g}" if z_range else ""
     flags += f" --init {init}" if init is not None else ""
@@ -322,7 +324,11 @@ def train_fusion(
             f"--seed {seed}{flags} --threads {torch.get_num_threads()}"
             if config
             == FusionUNetConfig(
-                conditioned=conditioned, wiener=wiener, rl_plane=rl_plane, base_width=base_width
+                conditioned=conditioned,
+                wiener=wiener,
+                rl_plane=rl_plane,
+                rl_iterations=rl_iterations,
+                base_width=base_width,
             )
             else None
         ),
@@ -349,7 +355,7 @@ def train_fusion(
                 {
                     "psf": "the crop's own family member at the defocus fed (known optics)",
                     "p_true_defocus": 0.5,
-                    "iterations": RL_ITERATIONS,
+                    "iterations": config.rl_iterations,
                     "tv_weight": RL_TV_WEIGHT,
                 }
                 if rl_plane
