@@ -67,6 +67,17 @@ def _build_models(
     return build_estimator(dev, profile=profile), restorer, dev
 
 
+def _path_row(edit: QLineEdit, browse: Any) -> QHBoxLayout:
+    """Return a row of a path field and a "…" button that calls ``browse``."""
+    button = QToolButton()
+    button.setText("…")
+    button.clicked.connect(browse)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(button)
+    return row
+
+
 class MainWindow(QMainWindow):
     """Define an MDA, run it with live defocus estimation and restoration, catch up.
 
@@ -152,27 +163,15 @@ class MainWindow(QMainWindow):
             lambda m: self.compile.setEnabled(m in FUSION_METHODS)
         )
         self.out_dir = QLineEdit(str(out_dir or Path.cwd() / "scope-deblur-runs"))
-        browse = QToolButton()
-        browse.setText("…")
-        browse.clicked.connect(self._browse)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_dir, 1)
-        out_row.addWidget(browse)
         self.profile = QLineEdit(str(profile or ""))
         self.profile.setPlaceholderText("none (optional: a JSON from scope-deblur calibrate)")
         self.profile.setToolTip("Optics profile from `scope-deblur calibrate` (JSON)")
-        pick = QToolButton()
-        pick.setText("…")
-        pick.clicked.connect(self._pick_profile)
-        profile_row = QHBoxLayout()
-        profile_row.addWidget(self.profile, 1)
-        profile_row.addWidget(pick)
         form = QFormLayout()
         form.addRow("Method", self.method)
-        form.addRow("Optics profile", profile_row)
+        form.addRow("Optics profile", _path_row(self.profile, self._pick_profile))
         form.addRow("Device", self.device)
         form.addRow("", self.compile)
-        form.addRow("Save to", out_row)
+        form.addRow("Save to", _path_row(self.out_dir, self._browse))
         restore_box = QGroupBox("Live restoration")
         restore_box.setLayout(form)
         self.start_btn = QPushButton("Start")
