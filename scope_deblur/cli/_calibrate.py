@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,21 @@ def _optics(na: float | None, wavelength_nm: float | None, n: float, pixel_um: f
     return Optics(wavelength_um=wavelength_nm / 1000, na=na, n=n, pixel_um=pixel_um)  # type: ignore[operator]
 
 
-def _acquired(core: Any, range_um: float, step_um: float) -> Any:
+def _acquired(
+    core: Any, optics: Callable[[Any], Any], range_um: float, step_um: float
+) -> tuple[Any, Any]:
+    """Return ``(stack, optics(core))`` acquired on ``core``, which is released after."""
+    import gc
+
     from scope_deblur_calibration import acquire_stack
 
     try:
-        return acquire_stack(core, range_um=range_um, step_um=step_um)
+        known = optics(core)  # before the stack, so that a missing pixel size costs no time
+        return acquire_stack(core, range_um=range_um, step_um=step_um), known
     finally:
         core.unloadAllDevices()  # a live core at exit aborts the process
+        del core
+        gc.collect()  # the core sits in reference cycles; free it now, not at exit
 
 
 def calibrate(
@@ -75,20 +84,23 @@ def calibrate(
     elif demo:
         from scope_deblur_calibration import demo_bead_core
 
-        core = demo_bead_core()
-        optics = _demo_optics()
-        data, step = _acquired(core, range_um, step_um), step_um
-        del core
-        source = f"calibrate --demo (bead slide, {range_um:g} µm in {step_um:g} µm steps)"
+        from ..optics import NOMINAL
+
+        data, optics = _acquired(demo_bead_core(), lambda _: NOMINAL.optics, range_um, step_um)
+        step, source = step_um, f"calibrate --demo (bead slide, {range_um:g} µm in {step_um:g} µm)"
     else:
         from ._acquire import load_core
 
-        core = load_core(config)  # type: ignore[arg-type]
-        px = pixel_size or core.getPixelSizeUm() or None
-        optics = _optics(na, wavelength_nm, immersion_n, px)
-        data, step = _acquired(core, range_um, step_um), step_um
-        del core
-        source = f"calibrate --config {config} ({range_um:g} µm in {step_um:g} µm steps)"
+        _optics(na, wavelength_nm, immersion_n, pixel_size or 1.0)  # before any hardware
+        data, optics = _acquired(
+            load_core(config),  # type: ignore[arg-type]
+            lambda core: _optics(
+                na, wavelength_nm, immersion_n, pixel_size or core.getPixelSizeUm() or None
+            ),
+            range_um,
+            step_um,
+        )
+        step, source = step_um, f"calibrate --config {config} ({range_um:g} µm in {step_um:g} µm)"
     err.print(f"fitting {data.shape[0]} planes ({data.shape[1]}×{data.shape[2]} px)…")
     result = fit_stack(np.asarray(data), step, optics, source=source)
     profile_path = result.profile.save(out)
@@ -101,12 +113,6 @@ def calibrate(
         mark = "  ← kept" if name == result.best else ""
         err.print(f"{name:>20}: relative residual {info['relative_residual']:.4f}{mark}")
     err.print(f"wrote {profile_path} and {figure}")
-
-
-def _demo_optics() -> Any:
-    from ..optics import NOMINAL
-
-    return NOMINAL.optics
 
 
 def register(app: typer.Typer) -> None:
