@@ -1,12 +1,11 @@
 """Defocus estimators (DelpNet imports torch only when an estimator is built)."""
 
 from ._delpnet import DelpNetEstimator, background_rule, bench_estimate
-from ._rescaled import RescaledEstimator, resample
+from ._rescaled import RescaledEstimator
 
 __all__ = [
     "DelpNetEstimator",
     "RescaledEstimator",
     "background_rule",
     "bench_estimate",
-    "resample",
 ]

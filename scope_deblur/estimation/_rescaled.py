@@ -20,13 +20,11 @@ if TYPE_CHECKING:
     from ..optics import OpticsProfile
     from ..protocols import DefocusEstimate, DefocusEstimator
 
-__all__ = ["RescaledEstimator", "resample"]
+__all__ = ["RescaledEstimator"]
 
 
-def resample(image: np.ndarray, pixel_um: float, model_pixel_um: float) -> np.ndarray:
+def _resample(image: np.ndarray, pixel_um: float, model_pixel_um: float) -> np.ndarray:
     """Resample ``image`` from ``pixel_um`` to ``model_pixel_um`` pixels (float32)."""
-    if pixel_um <= 0:
-        raise ValueError(f"the pixel size must be positive, got {pixel_um} µm")
     if abs(pixel_um / model_pixel_um - 1) < 1e-3:
         return image
     from skimage.transform import rescale
@@ -61,7 +59,7 @@ class RescaledEstimator:
         """Estimate ``frame``; the defocus map comes back at its resolution."""
         x = np.asarray(frame)
         if self.pixel_um is not None:
-            x = resample(x.astype(np.float32), self.pixel_um, BBBC006_OPTICS.pixel_um)
+            x = _resample(x.astype(np.float32), self.pixel_um, BBBC006_OPTICS.pixel_um)
         est = self.inner.estimate(x)
         dmap = est.defocus_map
         if dmap is not None and dmap.shape != frame.shape:

@@ -37,11 +37,6 @@ class OpticsProfile(BaseModel):
     source: str = "nominal: scalar Born-Wolf at the BBBC006 optics"
     fit: dict[str, Any] | None = Field(None, description="calibration report, if fitted")
 
-    @property
-    def is_born_wolf(self) -> bool:
-        """Whether the PSF is the plain scalar Born–Wolf one (no extra terms)."""
-        return self.psf_params == PsfParams()
-
     def psf(self, z_um: float, step_um: float = PSF_Z_STEP_UM) -> np.ndarray:
         """Return the pixel PSF (sums to 1) at ``|z_um|`` rounded to ``step_um`` (cached).
 
