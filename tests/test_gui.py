@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -102,6 +103,8 @@ def test_short_acquisition_completes(qtbot, demo_core, oracle, tmp_path, no_netw
     assert restorer.calls == 5
     assert w.raw_view.has_image() and w.restored_view.has_image()
     assert w.restored_view.frames_shown >= 1 and w.raw_view.frames_shown == 5
+    caption = w.restored_view.caption.text()  # names the frame shown, and how it was restored
+    assert re.match(r"t=\d p=0 \((live|catch-up)\) · defocus \d+\.\d µm", caption), caption
     assert "Run complete" in w.summary_label.text() and "5 acquired" in w.summary_label.text()
     assert "acquired <b>5</b>" in w.status.text()
     assert w.progress.value() == w.progress.maximum() == 5  # the bar ends full
@@ -147,29 +150,22 @@ def test_to_uint8_contrast():
         to_uint8(np.ones(3))
 
 
-def test_tap_forwards_batches_and_publishes_the_newest(qtbot):
-    from scope_deblur.protocols import DefocusEstimate
+def test_latest_frame_signals_once_and_keeps_the_newest(qtbot):
+    from scope_deblur.live import FrameRecord
 
-    from scope_deblur_gui._live import Bridge, RestorerTap
+    from scope_deblur_gui._live import Bridge, LatestFrame
 
-    batches = []
-
-    class Batching(ScaleRestorer):
-        def restore_batch(self, frames, estimates):
-            batches.append(len(frames))
-            return [self.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
-
-    frames = [np.full((4, 4), float(k)) for k in range(3)]
-    ests = [DefocusEstimate(float(k), 1.0) for k in range(3)]
-    for inner in (Batching(), ScaleRestorer()):  # with and without restore_batch
-        tap = RestorerTap(inner, Bridge())
-        outs = tap.restore_batch(frames, ests)
-        expected = [inner.restore(f, e) for f, e in zip(frames, ests, strict=True)]
-        assert all(np.array_equal(o, x) for o, x in zip(outs, expected, strict=True))
-        out, est = tap.take()
-        assert est is ests[-1] and np.array_equal(out, outs[-1])
-        assert tap.take() is None
-    assert batches == [3]
+    bridge = Bridge()
+    tap = LatestFrame(bridge)
+    recs = [FrameRecord(frame=k, index=f"t={k}") for k in range(3)]
+    with qtbot.waitSignal(bridge.restored):
+        tap(recs[0], np.zeros((4, 4)))
+    with qtbot.assertNotEmitted(bridge.restored):  # the GUI has not taken the first yet
+        tap(recs[1], np.ones((4, 4)))
+        tap(recs[2], np.full((4, 4), 2.0))
+    img, rec = tap.take()
+    assert rec is recs[2] and (img == 2).all()
+    assert tap.take() is None
 
 
 def test_optics_profile_is_loaded_before_a_run_starts(qtbot, demo_core, tmp_path, monkeypatch):

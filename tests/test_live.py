@@ -71,6 +71,27 @@ def test_worker_failure_keeps_raw_complete_and_reports(demo_core, oracle, tmp_pa
     assert tifffile.imread(restored).shape == (6, 512, 512)
 
 
+def test_on_restored_hears_every_frame_and_cannot_stop_the_run(demo_core, oracle, tmp_path):
+    heard = []
+
+    def listener(rec, img):
+        heard.append((rec.frame, rec.index, rec.mode, float(img.mean())))
+        if rec.frame == 1:
+            raise RuntimeError("listener bug")
+
+    seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 8})
+    restorer = ScaleRestorer(delay_s=0.2)  # slower than the camera: some frames catch up
+    pipe = LivePipeline(oracle, restorer, tmp_path / "r.tif", queue_size=1, on_restored=listener)
+    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
+    out = tifffile.imread(restored)
+    assert sorted(k for k, *_ in heard) == list(range(8))
+    assert {m for _, _, m, _ in heard} == {"live", "catch-up"}
+    for k, index, mode, mean in heard:
+        rec = pipe.records[k]
+        assert index == rec.index == f"t={k}" and mode == rec.mode
+        assert mean == pytest.approx(float(out[k].mean()), rel=1e-5)
+
+
 def test_persistent_failure_passes_frames_through(demo_core, oracle, tmp_path):
     class Broken(ScaleRestorer):
         def restore(self, frame, estimate):

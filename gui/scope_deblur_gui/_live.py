@@ -1,22 +1,21 @@
 """Hand restored frames from the pipeline's worker thread to the GUI thread.
 
-The worker never touches a widget: :class:`RestorerTap` wraps the restorer, keeps
-the latest result under a lock, and emits a payload-free Qt signal (queued across
-threads) only when the GUI has consumed the previous one, so a slow GUI coalesces
-frames instead of building a backlog.
+The worker never touches a widget: :class:`LatestFrame`, the pipeline's
+``on_restored`` callback, keeps the latest result and its record under a lock, and
+emits a payload-free Qt signal (queued across threads) only when the GUI has consumed
+the previous one, so a slow GUI coalesces frames instead of building a backlog.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QObject, Signal
-from scope_deblur.protocols import DefocusEstimate, Restorer
+from scope_deblur.live import FrameRecord
 
-__all__ = ["Bridge", "CatchupCancelled", "RestorerTap", "finish_run"]
+__all__ = ["Bridge", "CatchupCancelled", "LatestFrame", "finish_run"]
 
 
 class Bridge(QObject):
@@ -26,64 +25,30 @@ class Bridge(QObject):
     progress = Signal(int, int)
 
 
-class RestorerTap:
-    """A :class:`Restorer` that publishes each result to the GUI thread.
+class LatestFrame:
+    """The pipeline's ``on_restored`` callback: keeps the newest restored frame.
 
     Parameters
     ----------
-    inner : Restorer
-        The restorer that does the work.
     bridge : Bridge
         Its ``restored`` signal is emitted when a new result is waiting.
     """
 
-    def __init__(self, inner: Restorer, bridge: Bridge) -> None:
-        self.inner, self.bridge = inner, bridge
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
         self._lock = threading.Lock()
-        self._latest: tuple[np.ndarray, DefocusEstimate] | None = None
+        self._latest: tuple[np.ndarray, FrameRecord] | None = None
 
-    @property
-    def name(self) -> str:
-        """The wrapped restorer's name."""
-        return self.inner.name
-
-    @property
-    def sha256(self) -> str:
-        """The wrapped restorer's model hash (empty for classical methods)."""
-        return str(getattr(self.inner, "sha256", ""))
-
-    def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
-        """Restore with the wrapped restorer, then publish the result."""
-        out = self.inner.restore(frame, estimate)
-        self._publish(out, estimate)
-        return out
-
-    def restore_batch(
-        self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate]
-    ) -> list[np.ndarray]:
-        """Restore queued frames together if the wrapped restorer can; publish the newest.
-
-        A restorer with ``restore_batch`` runs them in one forward pass (on a GPU);
-        any other restores them one by one.
-        """
-        batch = getattr(self.inner, "restore_batch", None)
-        if batch is not None:
-            outs = list(batch(frames, estimates))
-        else:
-            outs = [self.inner.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
-        if outs:
-            self._publish(outs[-1], estimates[-1])
-        return outs
-
-    def _publish(self, out: np.ndarray, estimate: DefocusEstimate) -> None:
+    def __call__(self, record: FrameRecord, restored: np.ndarray) -> None:
+        """Keep ``restored`` and its record (worker thread); never blocks."""
         with self._lock:
             notify = self._latest is None
-            self._latest = (out, estimate)
+            self._latest = (restored, record)
         if notify:
             self.bridge.restored.emit()
 
-    def take(self) -> tuple[np.ndarray, DefocusEstimate] | None:
-        """Return and clear the newest result (GUI thread)."""
+    def take(self) -> tuple[np.ndarray, FrameRecord] | None:
+        """Return and clear the newest (restored frame, record) (GUI thread)."""
         with self._lock:
             latest, self._latest = self._latest, None
         return latest

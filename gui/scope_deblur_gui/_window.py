@@ -32,13 +32,13 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import ensure_main_thread, thread_worker
 
-from ._live import Bridge, CatchupCancelled, RestorerTap, finish_run
+from ._live import Bridge, CatchupCancelled, LatestFrame, finish_run
 from ._offline import use_offline_icons
 from ._view import ImageView
 
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
-    from scope_deblur.live import LivePipeline
+    from scope_deblur.live import FrameRecord, LivePipeline
     from scope_deblur.optics import OpticsProfile
     from scope_deblur.protocols import DefocusEstimator, Restorer
 
@@ -124,13 +124,14 @@ class MainWindow(QMainWindow):
         self.pipeline: LivePipeline | None = None
         self.summary: dict[str, Any] | None = None
         self.last_error = ""
-        self._tap: RestorerTap | None = None
         self._mda_thread: Any = None
         self._connections = contextlib.ExitStack()
         self._raw_path: Path | None = None
         self._device = device
         self._state = "idle"  # idle | starting | acquiring | catching-up
         self._bridge = Bridge()  # no Qt parent: outlives the window while a thread emits
+        self._tap = LatestFrame(self._bridge)
+        self._last_record: FrameRecord | None = None
         self._cancel = threading.Event()
         self._bridge.restored.connect(self._show_restored)
         self._bridge.progress.connect(self._on_progress)
@@ -283,11 +284,16 @@ class MainWindow(QMainWindow):
             self._set_state("idle")
             return
         estimator, restorer, self._device = models
-        self._tap = RestorerTap(restorer, self._bridge)
+        self._tap.take()  # nothing from an earlier run
+        self._last_record = None
         self._raw_path = run_dir / "raw.ome.tif"
         try:
             self.pipeline = LivePipeline(
-                estimator, self._tap, run_dir / "restored.ome.tif", scorer=self._scorer()
+                estimator,
+                restorer,
+                run_dir / "restored.ome.tif",
+                scorer=self._scorer(),
+                on_restored=self._tap,
             )
             ev = self._mmc.mda.events
             self._connections.enter_context(self.pipeline.connected(self._mmc))
@@ -384,13 +390,16 @@ class MainWindow(QMainWindow):
         self.raw_view.set_image(img, idx)
 
     def _show_restored(self) -> None:
-        got = self._tap.take() if self._tap is not None else None
+        got = self._tap.take()
         if got is None:
             return
-        img, est = got
-        d = "—" if est.defocus_um is None else f"{est.defocus_um:.1f} µm"
-        self.restored_view.set_image(img, f"defocus {d}, confidence {est.confidence:.2f}")
-        self._last_estimate = est
+        img, rec = got
+        what = "not restored" if rec.mode == "passthrough" else rec.mode
+        d = "—" if np.isnan(rec.defocus_um) else f"{rec.defocus_um:.1f} µm"
+        self.restored_view.set_image(
+            img, f"{rec.index} ({what}) · defocus {d}, confidence {rec.confidence:.2f}"
+        )
+        self._last_record = rec
 
     def _on_progress(self, i: int, n: int) -> None:
         self.progress.setRange(0, n)
@@ -401,9 +410,9 @@ class MainWindow(QMainWindow):
         recs = self.pipeline.records if self.pipeline is not None else []
         live = [r for r in recs if r.mode == "live"]
         skipped = len(self.pipeline.skipped) if self.pipeline is not None else 0
-        est = getattr(self, "_last_estimate", None)
-        d = "—" if est is None or est.defocus_um is None else f"{est.defocus_um:.1f} µm"
-        c = "—" if est is None else f"{est.confidence:.2f}"
+        rec = self._last_record
+        d = "—" if rec is None or np.isnan(rec.defocus_um) else f"{rec.defocus_um:.1f} µm"
+        c = "—" if rec is None else f"{rec.confidence:.2f}"
         lat = f"{live[-1].latency_ms:.0f} ms" if live else "—"
         self.status.setText(
             f"Defocus <b>{d}</b> &nbsp; confidence {c} &nbsp; latency {lat} &nbsp;|&nbsp; "

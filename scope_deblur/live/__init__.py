@@ -1,6 +1,6 @@
 """Live restoration of MDA frames: bounded queue, worker thread, catch-up."""
 
-from ._pipeline import LivePipeline, Scorer
+from ._pipeline import LivePipeline, OnRestored, Scorer
 from ._writer import FrameRecord, RestoredWriter
 
-__all__ = ["FrameRecord", "LivePipeline", "RestoredWriter", "Scorer"]
+__all__ = ["FrameRecord", "LivePipeline", "OnRestored", "RestoredWriter", "Scorer"]

@@ -31,12 +31,15 @@ if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
     from useq import MDAEvent, MDASequence
 
-__all__ = ["LivePipeline", "Scorer"]
+__all__ = ["LivePipeline", "OnRestored", "Scorer"]
 
 log = logging.getLogger(__name__)
 
 Scorer = Callable[[np.ndarray, np.ndarray, FrameRecord], None]
 """Fills a record's truth fields from (raw frame, restored frame); demo only."""
+
+OnRestored = Callable[[FrameRecord, np.ndarray], None]
+"""Told of each frame written (its record, then the restored frame), on the worker."""
 
 _STOP = object()
 
@@ -59,6 +62,10 @@ class LivePipeline:
     scorer : Scorer, optional
         Called per frame after the run, from the saved raw and restored frames, to fill
         the truth and quality fields (demo microscope).
+    on_restored : OnRestored, optional
+        Called with each frame's record and restored frame once it is written, live or
+        in the catch-up, on the worker thread; it must not block. If it raises, the
+        error is logged and the run goes on.
     """
 
     def __init__(
@@ -70,12 +77,14 @@ class LivePipeline:
         queue_size: int = 4,
         batch_size: int = 1,
         scorer: Scorer | None = None,
+        on_restored: OnRestored | None = None,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError(
                 f"queue_size and batch_size must be >= 1, got {queue_size}, {batch_size}"
             )
         self.estimator, self.restorer, self.scorer = estimator, restorer, scorer
+        self.on_restored = on_restored
         self.out = Path(out)
         self.batch_size = batch_size
         self.records: list[FrameRecord] = []
@@ -177,6 +186,11 @@ class LivePipeline:
             rec.confidence = float(est.confidence)
             rec.latency_ms = 1e3 * (done - t0)
             self._writer.write(rec, out)
+            if self.on_restored is not None:
+                try:
+                    self.on_restored(rec, out)
+                except Exception:
+                    log.exception("on_restored failed on frame %d", k)
 
     # --- end of run -----------------------------------------------------------
     def finish(
