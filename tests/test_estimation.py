@@ -122,8 +122,8 @@ def test_shipped_accuracy_floor_on_held_out_image() -> None:
     )
     m = patch_metrics(est.model, gen, 256)
     # A regression floor, not the 95 % target (unmet): chance is ~14 % (3 of 21 levels),
-    # the shipped model scores 0.43 on this seeded set.
-    assert m["foreground_within_2um"] >= 0.35, m
+    # the shipped model scores 0.79 on this seeded set (the one before it 0.43).
+    assert m["foreground_within_2um"] >= 0.7, m
 
 
 def test_paper_forward_model_is_poisson_on_counts() -> None:

@@ -91,7 +91,7 @@ def train(
         None, min=2, max=200, help="delpnet: deepest level, levels 2 um apart (default 40)."
     ),
     forward: str = typer.Option(
-        None, help="delpnet: training forward model, mixture (default), born_wolf or paper."
+        None, help="delpnet: training forward model, born_wolf (default), mixture or paper."
     ),
     no_bg: bool = typer.Option(False, "--no-bg", help="delpnet: no 'bg' class (ablation)."),
     variants: str = typer.Option(
@@ -186,7 +186,7 @@ def evaluate(
             f"{title}: {res[key]['foreground_within_2um']:.0%} within ±2 µm": res[key]["confusion"]
             for key, title in (
                 ("synthetic_born_wolf", "held-out a07, Born–Wolf"),
-                ("synthetic_randomised", "held-out a07, training mixture"),
+                ("synthetic_randomised", "held-out a07, randomised optics"),
             )
         }
         res["figure"] = str(
