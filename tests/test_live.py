@@ -71,6 +71,25 @@ def test_worker_failure_keeps_raw_complete_and_reports(demo_core, oracle, tmp_pa
     assert tifffile.imread(restored).shape == (6, 512, 512)
 
 
+def test_queued_frames_are_restored_together_when_the_restorer_batches(demo_core, oracle, tmp_path):
+    sizes = []
+
+    class Batching(ScaleRestorer):
+        def restore_batch(self, frames, estimates):
+            sizes.append(len(frames))
+            time.sleep(0.3)  # frames queue up meanwhile
+            return [np.asarray(f, dtype=np.float32) * 0.5 for f in frames]
+
+    seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 12})
+    restorer = Batching(delay_s=0.3)  # single frames are slow too
+    pipe = LivePipeline(oracle, restorer, tmp_path / "r.tif", queue_size=16, batch_size=4)
+    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
+    raw = tifffile.imread(tmp_path / "raw.ome.tif")
+    np.testing.assert_allclose(tifffile.imread(restored), raw * 0.5)
+    assert 1 < max(sizes) <= 4  # queued frames went together, never more than batch_size
+    assert all(r.mode == "live" for r in pipe.records)
+
+
 def test_on_restored_hears_every_frame_and_cannot_stop_the_run(demo_core, oracle, tmp_path):
     heard = []
 
