@@ -5,12 +5,20 @@ Any object with the right methods plugs in; tests use small stand-ins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["DefocusEstimate", "DefocusEstimator", "Restorer"]
+__all__ = [
+    "BatchRestorer",
+    "DefocusEstimate",
+    "DefocusEstimator",
+    "HashedWeights",
+    "Restorer",
+    "WarmsUp",
+]
 
 
 @dataclass(frozen=True)
@@ -57,3 +65,33 @@ class Restorer(Protocol):
     def restore(self, frame: np.ndarray, estimate: DefocusEstimate) -> np.ndarray:
         """Return the restored 2-D frame: float32, same shape and intensity units."""
         ...
+
+
+# --- optional capabilities, checked with isinstance -----------------------------------
+
+
+@runtime_checkable
+class BatchRestorer(Protocol):
+    """A restorer that restores several frames in one pass (a network on a GPU)."""
+
+    def restore_batch(
+        self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate]
+    ) -> Sequence[np.ndarray]:
+        """Return the restored frames, in order."""
+        ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """A restorer that prepares for a frame size before the first frame (compiles)."""
+
+    def warm_up(self, shape: tuple[int, int]) -> None:
+        """Get ready to restore frames of ``shape`` without delay."""
+        ...
+
+
+@runtime_checkable
+class HashedWeights(Protocol):
+    """A restorer whose weights have a sha256, recorded with every frame it restores."""
+
+    sha256: str

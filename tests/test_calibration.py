@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import json
 
 import numpy as np
 import pytest
 import tifffile
+from scope_deblur.live import RawData, RunFolder, open_core
 from scope_deblur.optics import (
     NOMINAL,
     Optics,
@@ -86,15 +86,13 @@ def test_unusable_stacks_say_what_is_wrong() -> None:
         fit_stack(_bead_stack(TRUE), 0.0, HIGH_NA)
 
 
-def test_demo_bead_slide_acquired_through_the_mda() -> None:
-    core = demo_bead_core()
-    try:
-        stack = acquire_stack(core, range_um=8.0, step_um=1.0)
-    finally:
-        core.unloadAllDevices()
-        del core
-        gc.collect()
+def test_demo_bead_slide_acquired_through_the_mda(tmp_path) -> None:
+    folder = RunFolder(tmp_path / "stack")
+    with open_core(demo_bead_core) as core:
+        stack = acquire_stack(core, folder, range_um=8.0, step_um=1.0)
     assert stack.shape == (9, 512, 512)
+    raw = RawData(folder.raw)  # the stack stays on disk, frame for frame
+    np.testing.assert_array_equal(raw.read({"z": 8}), stack[8])
     result = fit_stack(stack, 1.0, NOMINAL.optics, candidates=("born_wolf",))
     assert result.bead.focus_index == pytest.approx(4.0, abs=0.3)  # focus in the middle
     assert result.candidates["born_wolf"]["relative_residual"] < 0.02

@@ -1,3 +1,5 @@
+import csv
+import json
 import threading
 import time
 
@@ -5,70 +7,78 @@ import numpy as np
 import pytest
 import tifffile
 import useq
-from scope_deblur.live import LivePipeline
+from scope_deblur.live import LiveSession, RawData, RunFolder, resume_run
 
 from .conftest import ScaleRestorer
 
 
-def _run(core, pipeline, seq, raw):
-    with pipeline.connected(core):
-        core.mda.run(seq, output=raw, overwrite=True)
-    return pipeline.finish(raw)
+def _session(core, oracle, restorer, path, fmt="ome-zarr", **kwargs):
+    return LiveSession(core, RunFolder(path, fmt), estimator=oracle, restorer=restorer, **kwargs)
 
 
 def _table(path):
-    import csv
-
     with open(path) as f:
         return list(csv.DictReader(f))
 
 
-def test_every_raw_frame_saved_and_restored(demo_core, oracle, tmp_path):
+def _raw_stack(session):
+    raw = RawData(session.folder.raw)
+    return np.stack([raw.read(i) for i in session.indices])
+
+
+@pytest.mark.parametrize("fmt", ["ome-zarr", "ome-tiff"])
+def test_every_raw_frame_saved_and_restored(demo_core, oracle, tmp_path, fmt):
     seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3}, z_plan={"range": 4, "step": 2})
-    pipe = LivePipeline(oracle, ScaleRestorer(), tmp_path / "restored.ome.tif")
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    with tifffile.TiffFile(tmp_path / "raw.ome.tif") as tf:
-        assert tf.is_ome
-        assert tf.series[0].axes == "TZYX"
-        raw = tf.series[0].asarray()
-        ome = tf.ome_metadata
-    assert raw.shape == (3, 3, 512, 512)
-    assert 'PhysicalSizeX="0.645"' in ome
-    out = tifffile.imread(restored)
+    session = _session(demo_core, oracle, ScaleRestorer(), tmp_path, fmt)
+    summary = session.run(seq)
+    assert summary["state"] == "complete"
+    assert summary["frames_acquired"] == summary["frames_saved_raw"] == 9
+    assert summary["frames_restored"] == 9
+    if fmt == "ome-tiff":
+        with tifffile.TiffFile(tmp_path / "raw.ome.tif") as tf:
+            assert tf.is_ome and tf.series[0].axes == "TZYX"
+            assert 'PhysicalSizeX="0.645"' in tf.ome_metadata
+    else:
+        attrs = json.loads((tmp_path / "raw.ome.zarr" / "zarr.json").read_text())["attributes"]
+        scale = attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+        assert scale["scale"][-2:] == [0.645, 0.645]
+    raw = _raw_stack(session)
+    out = tifffile.imread(summary["outputs"]["restored"])
     assert out.shape == (9, 512, 512) and out.dtype == np.float32
-    np.testing.assert_allclose(out, raw.reshape(9, 512, 512) * 0.5)
+    np.testing.assert_allclose(out, raw * 0.5)
     rows = _table(tmp_path / "frames.csv")
     assert [r["index"] for r in rows[:4]] == ["t=0 z=0", "t=0 z=1", "t=0 z=2", "t=1 z=0"]
     assert all(r["mode"] in ("live", "catch-up") for r in rows)
-    assert all(float(r["defocus_um"]) >= 0 for r in rows)
+    assert json.loads((tmp_path / "summary.json").read_text())["frames_restored"] == 9
 
 
 def test_slow_restorer_does_not_slow_acquisition(demo_core, oracle, tmp_path):
     n, interval = 16, 0.1
     seq = useq.MDASequence(time_plan={"interval": interval, "loops": n})
-    pipe = LivePipeline(oracle, ScaleRestorer(delay_s=0.5), tmp_path / "r.tif", queue_size=2)
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    gaps = np.diff(pipe.frame_times)
+    session = _session(demo_core, oracle, ScaleRestorer(delay_s=0.5), tmp_path, queue_size=2)
+    skipped, progress = [], []
+    session.events.frameSkipped.connect(skipped.append)
+    session.events.catchUpProgress.connect(lambda i, total: progress.append((i, total)))
+    summary = session.run(seq)
+    gaps = np.diff(session.frame_times)
     assert np.median(gaps) == pytest.approx(interval, abs=0.03)
     assert gaps.max() < interval + 0.15  # never waits for a 0.5 s restoration
-    assert pipe.skipped  # frames were skipped live...
-    modes = [r.mode for r in pipe.records]
-    assert modes.count("catch-up") == len(pipe.skipped)  # ...and caught up
-    assert tifffile.imread(restored).shape[0] == n
-    assert not np.isnan(tifffile.imread(restored)).any()
+    assert skipped  # frames were skipped live...
+    modes = [r.mode for r in session.pipeline.records]
+    assert modes.count("catch-up") == len(skipped)  # ...and caught up
+    assert progress[-1] == (len(skipped), len(skipped))
+    out = tifffile.imread(summary["outputs"]["restored"])
+    assert out.shape[0] == n and not np.isnan(out).any()
 
 
-def test_worker_failure_keeps_raw_complete_and_reports(demo_core, oracle, tmp_path):
+def test_worker_failure_is_retried_in_the_catch_up(demo_core, oracle, tmp_path):
     seq = useq.MDASequence(time_plan={"interval": 0, "loops": 6})
-    restorer = ScaleRestorer(fail_on={2})
-    pipe = LivePipeline(oracle, restorer, tmp_path / "r.tif", queue_size=64)
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    assert tifffile.imread(tmp_path / "raw.ome.tif").shape == (6, 512, 512)
+    session = _session(demo_core, oracle, ScaleRestorer(fail_on={2}), tmp_path, queue_size=64)
+    summary = session.run(seq)
+    assert summary["frames_saved_raw"] == 6
     rows = _table(tmp_path / "frames.csv")
-    assert len(rows) == 6
-    # The failed frame was retried in the catch-up pass and then restored.
-    assert rows[2]["mode"] == "catch-up"
-    assert tifffile.imread(restored).shape == (6, 512, 512)
+    assert len(rows) == 6 and rows[2]["mode"] == "catch-up"
+    assert tifffile.imread(summary["outputs"]["restored"]).shape == (6, 512, 512)
 
 
 def test_queued_frames_are_restored_together_when_the_restorer_batches(demo_core, oracle, tmp_path):
@@ -81,16 +91,18 @@ def test_queued_frames_are_restored_together_when_the_restorer_batches(demo_core
             return [np.asarray(f, dtype=np.float32) * 0.5 for f in frames]
 
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 12})
-    restorer = Batching(delay_s=0.3)  # single frames are slow too
-    pipe = LivePipeline(oracle, restorer, tmp_path / "r.tif", queue_size=16, batch_size=4)
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    raw = tifffile.imread(tmp_path / "raw.ome.tif")
-    np.testing.assert_allclose(tifffile.imread(restored), raw * 0.5)
+    session = _session(
+        demo_core, oracle, Batching(delay_s=0.3), tmp_path, queue_size=16, batch_size=4
+    )
+    summary = session.run(seq)
+    np.testing.assert_allclose(
+        tifffile.imread(summary["outputs"]["restored"]), _raw_stack(session) * 0.5
+    )
     assert 1 < max(sizes) <= 4  # queued frames went together, never more than batch_size
-    assert all(r.mode == "live" for r in pipe.records)
+    assert all(r.mode == "live" for r in session.pipeline.records)
 
 
-def test_on_restored_hears_every_frame_and_cannot_stop_the_run(demo_core, oracle, tmp_path):
+def test_frame_restored_hears_every_frame_and_cannot_stop_the_run(demo_core, oracle, tmp_path):
     heard = []
 
     def listener(rec, img):
@@ -100,57 +112,128 @@ def test_on_restored_hears_every_frame_and_cannot_stop_the_run(demo_core, oracle
 
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 8})
     restorer = ScaleRestorer(delay_s=0.2)  # slower than the camera: some frames catch up
-    pipe = LivePipeline(oracle, restorer, tmp_path / "r.tif", queue_size=1, on_restored=listener)
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    out = tifffile.imread(restored)
+    session = _session(demo_core, oracle, restorer, tmp_path, queue_size=1)
+    session.events.frameRestored.connect(listener)
+    summary = session.run(seq)
+    out = tifffile.imread(summary["outputs"]["restored"])
     assert sorted(k for k, *_ in heard) == list(range(8))
     assert {m for _, _, m, _ in heard} == {"live", "catch-up"}
     for k, index, mode, mean in heard:
-        rec = pipe.records[k]
+        rec = session.pipeline.records[k]
         assert index == rec.index == f"t={k}" and mode == rec.mode
         assert mean == pytest.approx(float(out[k].mean()), rel=1e-5)
 
 
-def test_persistent_failure_passes_frames_through(demo_core, oracle, tmp_path):
-    class Broken(ScaleRestorer):
-        def restore(self, frame, estimate):
-            raise RuntimeError("model exploded")
+class Broken(ScaleRestorer):
+    def __init__(self, output):
+        super().__init__()
+        self.output = output
 
+    def restore(self, frame, estimate):
+        return self.output(frame)
+
+
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [
+        (lambda f: (_ for _ in ()).throw(RuntimeError("model exploded")), "model exploded"),
+        (lambda f: np.full(f.shape, np.nan, np.float32), "NaN/inf"),
+        (lambda f: np.zeros((8, 8), np.float32), "shape"),
+    ],
+    ids=["raises", "nan", "wrong-shape"],
+)
+def test_a_bad_restoration_is_never_written_as_a_result(demo_core, oracle, tmp_path, output, error):
     seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3})
-    pipe = LivePipeline(oracle, Broken(), tmp_path / "r.tif")
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    raw = tifffile.imread(tmp_path / "raw.ome.tif")
-    np.testing.assert_array_equal(tifffile.imread(restored), raw.astype(np.float32))
-    assert all(r.mode == "passthrough" and "model exploded" in r.error for r in pipe.records)
+    summary = _session(demo_core, oracle, Broken(output), tmp_path).run(seq)
+    rows = _table(tmp_path / "frames.csv")
+    assert all(r["mode"] == "passthrough" and error in r["error"] for r in rows)
+    assert summary["frames_restored"] == 0 and summary["errors"]
+    raw = RawData(tmp_path / "raw.ome.zarr")
+    expected = np.stack([raw.read({"t": t}) for t in range(3)]).astype(np.float32)
+    np.testing.assert_array_equal(tifffile.imread(summary["outputs"]["restored"]), expected)
 
 
-def test_cancel_leaves_readable_raw_and_restored(demo_core, oracle, tmp_path):
+def test_cancel_leaves_a_resumable_run_and_resume_completes_it(demo_core, oracle, tmp_path):
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 200})
-    pipe = LivePipeline(oracle, ScaleRestorer(), tmp_path / "r.tif")
-    demo_core.mda.events.frameReady.connect(
-        lambda *_: len(pipe.records) == 5 and threading.Thread(target=demo_core.mda.cancel).start()
+    session = _session(demo_core, oracle, ScaleRestorer(delay_s=0.2), tmp_path, queue_size=1)
+    session.events.frameAcquired.connect(
+        lambda done, _: done == 8 and threading.Thread(target=session.cancel).start()
     )
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    n = len(pipe.records)
-    assert 5 <= n < 200
-    with tifffile.TiffFile(tmp_path / "raw.ome.tif") as tf:
-        first = tf.series[0].pages[0].asarray()
-    assert first.shape == (512, 512)
-    assert tifffile.imread(restored).shape[0] == n
+    summary = session.run(seq)
+    n = summary["frames_acquired"]
+    assert summary["state"] == "interrupted" and 8 <= n < 200
+    assert summary["frames_saved_raw"] == n  # every acquired frame is on disk
+    assert summary["frames_restored"] < n
+    assert (tmp_path / "restored.ome.tif.partial").is_file()
+    assert not (tmp_path / "restored.ome.tif").exists()
+    raw = _raw_stack(session)
+
+    resumed = resume_run(tmp_path, estimator=oracle, restorer=ScaleRestorer(), device="cpu")
+    assert resumed["state"] == "complete" and resumed["frames_restored"] == n
+    np.testing.assert_allclose(tifffile.imread(resumed["outputs"]["restored"]), raw * 0.5)
+    assert not (tmp_path / "restored.ome.tif.partial").exists()
+    assert json.loads((tmp_path / "run.json").read_text())["state"] == "complete"
+    # A second resume has nothing left to do and changes nothing.
+    again = resume_run(tmp_path, estimator=oracle, restorer=ScaleRestorer(), device="cpu")
+    assert again == resumed
+
+
+def test_a_hung_restorer_is_given_up_and_the_run_left_resumable(demo_core, oracle, tmp_path):
+    release = threading.Event()
+
+    class Hangs(ScaleRestorer):
+        def restore(self, frame, estimate):
+            if self.calls == 2:
+                release.wait(30)
+            return super().restore(frame, estimate)
+
+    seq = useq.MDASequence(time_plan={"interval": 0.02, "loops": 6})
+    session = _session(demo_core, oracle, Hangs(), tmp_path, queue_size=64, timeout_s=0.5)
+    try:
+        summary = session.run(seq)
+    finally:
+        release.set()
+    assert summary["state"] == "interrupted"
+    assert summary["frames_saved_raw"] == 6
+    assert any("timed out" in e for e in summary["errors"])
+    resumed = resume_run(tmp_path, estimator=oracle, restorer=ScaleRestorer(), device="cpu")
+    assert resumed["frames_restored"] == 6
 
 
 def test_pause_does_not_lose_frames(demo_core, oracle, tmp_path):
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 8})
-    pipe = LivePipeline(oracle, ScaleRestorer(), tmp_path / "r.tif")
+    session = _session(demo_core, oracle, ScaleRestorer(), tmp_path)
 
     def pause_then_resume():
         demo_core.mda.set_paused(True)
         time.sleep(0.3)
         demo_core.mda.set_paused(False)
 
-    demo_core.mda.events.frameReady.connect(
-        lambda *_: len(pipe.records) == 3 and threading.Thread(target=pause_then_resume).start()
+    session.events.frameAcquired.connect(
+        lambda done, _: done == 3 and threading.Thread(target=pause_then_resume).start()
     )
-    restored = _run(demo_core, pipe, seq, tmp_path / "raw.ome.tif")
-    assert tifffile.imread(tmp_path / "raw.ome.tif").shape[0] == 8
-    assert tifffile.imread(restored).shape[0] == 8
+    summary = session.run(seq)
+    assert summary["frames_saved_raw"] == summary["frames_restored"] == 8
+
+
+def test_an_existing_run_is_never_written_over(demo_core, oracle, tmp_path):
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 2})
+    _session(demo_core, oracle, ScaleRestorer(), tmp_path).run(seq)
+    before = (tmp_path / "summary.json").read_bytes()
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        _session(demo_core, oracle, ScaleRestorer(), tmp_path).run(seq)
+    assert (tmp_path / "summary.json").read_bytes() == before
+    summary = _session(demo_core, oracle, ScaleRestorer(), tmp_path).run(seq, overwrite=True)
+    assert summary["frames_restored"] == 2
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # --overwrite takes only the run
+
+
+def test_raw_only_session_counts_frames(demo_core, tmp_path):
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 4})
+    session = LiveSession(demo_core, RunFolder(tmp_path))
+    heard = []
+    session.events.frameAcquired.connect(lambda done, total: heard.append((done, total)))
+    summary = session.run(seq)
+    assert summary["state"] == "acquired" and summary["frames_saved_raw"] == 4
+    assert heard[-1] == (4, 4) and "restored" not in summary["outputs"]

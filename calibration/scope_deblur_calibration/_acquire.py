@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scope_deblur.live import LiveSession, RawData, RunFolder
 
 if TYPE_CHECKING:
     from scope_deblur.optics import OpticsProfile
@@ -12,11 +13,15 @@ if TYPE_CHECKING:
 __all__ = ["acquire_stack", "demo_bead_core"]
 
 
-def acquire_stack(core: Any, *, range_um: float, step_um: float) -> np.ndarray:
-    """Run a z-stack around the current focus with the MDA runner; return ``(Z, Y, X)``.
+def acquire_stack(
+    core: Any, folder: RunFolder, *, range_um: float, step_um: float, overwrite: bool = False
+) -> np.ndarray:
+    """Run a z-stack around the current focus; save it in ``folder``; return ``(Z, Y, X)``.
 
     The stack spans ``range_um`` (centred on the current z) in ``step_um`` steps
-    (useq's ``ZRangeAround``), and the focus returns to where it was afterwards.
+    (useq's ``ZRangeAround``), and the focus returns to where it was afterwards. It is
+    acquired through the live session (raw data only), so it stays on disk beside the
+    profile, and is read back from there.
     """
     from useq import MDASequence, ZRangeAround
 
@@ -25,19 +30,16 @@ def acquire_stack(core: Any, *, range_um: float, step_um: float) -> np.ndarray:
     if range_um / step_um < 4:
         raise ValueError("a calibration stack needs at least 5 planes: widen --range-um")
     seq = MDASequence(z_plan=ZRangeAround(range=range_um, step=step_um))
-    planes: dict[int, np.ndarray] = {}
-
-    def keep(img: np.ndarray, event: Any, _meta: Any = None) -> None:
-        planes[int(event.index.get("z", 0))] = np.array(img, copy=True)
-
-    core.mda.events.frameReady.connect(keep)
-    try:
-        core.mda.run(seq)
-    finally:
-        core.mda.events.frameReady.disconnect(keep)
-    if len(planes) != len(list(seq)):
-        raise RuntimeError(f"the z-stack stopped after {len(planes)} of {len(list(seq))} planes")
-    return np.stack([planes[k] for k in sorted(planes)])
+    session = LiveSession(core, folder, settings={"command": "calibrate"})
+    summary = session.run(seq, overwrite=overwrite)
+    planned = len(list(seq))
+    if summary["frames_saved_raw"] != planned:
+        raise ValueError(
+            f"the z-stack stopped after {summary['frames_saved_raw']} of {planned} planes "
+            f"(raw data kept in {folder.raw})"
+        )
+    raw = RawData(folder.raw)
+    return np.stack([raw.read(i) for i in sorted(session.indices, key=lambda i: i.get("z", 0))])
 
 
 def demo_bead_core(profile: OpticsProfile | None = None) -> Any:
@@ -45,9 +47,7 @@ def demo_bead_core(profile: OpticsProfile | None = None) -> Any:
 
     ``profile`` is the demo's true optics (default: the textbook PSF the demo uses).
     """
-    from scope_deblur.demo import DemoWorld, load_demo_core
-    from scope_deblur.demo._drift import DriftConfig
-    from scope_deblur.demo._world import bead_field
+    from scope_deblur.demo import DemoWorld, DriftConfig, bead_field, load_demo_core
     from scope_deblur.optics import NOMINAL
 
     still = DriftConfig(ramp_um_per_frame=0, walk_um_per_frame=0, jump_probability=0)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import gc
+import functools
 import sys
 from pathlib import Path
+
+from scope_deblur.live import load_config, open_core
 
 __all__ = ["main", "run_app"]
 
@@ -52,22 +54,14 @@ def run_app(
     use_offline_icons()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if config is not None:
-        from scope_deblur.cli._acquire import load_core
-
-        core = load_core(Path(config))
+        loader = functools.partial(load_config, Path(config))
     else:
         from scope_deblur.demo import load_demo_core
 
-        core = load_demo_core()
-    try:
+        loader = load_demo_core
+    with open_core(loader) as core:
         options = {"method": method, "device": device, "out_dir": out_dir, "profile": profile}
-        code = _show(app, core, options, start, screenshot, quit_after)
-    finally:
-        # A core alive at interpreter exit aborts the process (DESIGN.md, "Exit crash").
-        core.mda.cancel()
-        del core
-        gc.collect()
-    return code
+        return _show(app, core, options, start, screenshot, quit_after)
 
 
 def _show(app, core, options, start, screenshot, quit_after) -> int:  # type: ignore[no-untyped-def]

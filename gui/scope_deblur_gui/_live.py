@@ -1,7 +1,7 @@
 """Hand restored frames from the pipeline's worker thread to the GUI thread.
 
-The worker never touches a widget: :class:`LatestFrame`, the pipeline's
-``on_restored`` callback, keeps the latest result and its record under a lock, and
+The worker never touches a widget: :class:`LatestFrame`, connected to the session's
+``frameRestored`` signal, keeps the latest result and its record under a lock, and
 emits a payload-free Qt signal (queued across threads) only when the GUI has consumed
 the previous one, so a slow GUI coalesces frames instead of building a backlog.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QObject, Signal
-from scope_deblur.live import FrameRecord
+from scope_deblur.live import FrameRecord, LiveSession
 
-__all__ = ["Bridge", "CatchupCancelled", "LatestFrame", "finish_run"]
+__all__ = ["Bridge", "LatestFrame", "finish_session"]
 
 
 class Bridge(QObject):
@@ -26,7 +26,7 @@ class Bridge(QObject):
 
 
 class LatestFrame:
-    """The pipeline's ``on_restored`` callback: keeps the newest restored frame.
+    """A ``frameRestored`` slot that keeps the newest restored frame.
 
     Parameters
     ----------
@@ -54,23 +54,12 @@ class LatestFrame:
         return latest
 
 
-class CatchupCancelled(Exception):
-    """Raised inside the catch-up when the window closes mid-run (raw data is complete)."""
+def finish_session(acquisition: threading.Thread | None, session: LiveSession) -> dict[str, Any]:
+    """Wait for the acquisition thread (raw data closed), then catch up; return the summary.
 
-
-def finish_run(
-    mda_thread: Any, pipeline: Any, raw_path: Any, bridge: Bridge, cancel: threading.Event
-) -> Any:
-    """Wait for the MDA thread (raw file closed), then catch up; returns the restored path.
-
-    Setting ``cancel`` stops the catch-up after the current frame (CatchupCancelled).
+    :meth:`LiveSession.cancel` stops the catch-up after the current frame and leaves
+    the run resumable (``scope-deblur resume``).
     """
-    if mda_thread is not None:
-        mda_thread.join()
-
-    def progress(i: int, n: int) -> None:
-        if cancel.is_set():
-            raise CatchupCancelled(f"catch-up stopped at frame {i} of {n}")
-        bridge.progress.emit(i, n)
-
-    return pipeline.finish(raw_path, progress)
+    if acquisition is not None:
+        acquisition.join()
+    return session.finish()

@@ -32,13 +32,13 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import ensure_main_thread, thread_worker
 
-from ._live import Bridge, CatchupCancelled, LatestFrame, finish_run
+from ._live import Bridge, LatestFrame, finish_session
 from ._offline import use_offline_icons
 from ._view import ImageView
 
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
-    from scope_deblur.live import FrameRecord, LivePipeline
+    from scope_deblur.live import FrameRecord, LivePipeline, LiveSession
     from scope_deblur.optics import OpticsProfile
     from scope_deblur.protocols import DefocusEstimator, Restorer
 
@@ -126,13 +126,13 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._mda_thread: Any = None
         self._connections = contextlib.ExitStack()
-        self._raw_path: Path | None = None
+        self.session: LiveSession | None = None
+        self._run_dir: Path | None = None
         self._device = device
         self._state = "idle"  # idle | starting | acquiring | catching-up
         self._bridge = Bridge()  # no Qt parent: outlives the window while a thread emits
         self._tap = LatestFrame(self._bridge)
         self._last_record: FrameRecord | None = None
-        self._cancel = threading.Event()
         self._bridge.restored.connect(self._show_restored)
         self._bridge.progress.connect(self._on_progress)
         self.setWindowTitle("scope-deblur — live defocus restoration")
@@ -248,7 +248,6 @@ class MainWindow(QMainWindow):
             self._error(f"Cannot start: {e}")
             return
         self._set_state("starting")
-        self._cancel.clear()
         self.summary = None
         self.summary_label.setText("")
         self.progress.setRange(0, n)
@@ -278,7 +277,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping…")
 
     def _launch(self, models: tuple[Any, Any, str], seq: Any, run_dir: Path) -> None:
-        from scope_deblur.live import LivePipeline
+        from scope_deblur.live import LiveSession, RunFolder
 
         if self._mmc is None:  # closed while the models loaded
             self._set_state("idle")
@@ -286,78 +285,84 @@ class MainWindow(QMainWindow):
         estimator, restorer, self._device = models
         self._tap.take()  # nothing from an earlier run
         self._last_record = None
-        self._raw_path = run_dir / "raw.ome.tif"
+        self._run_dir = run_dir
         try:
-            self.pipeline = LivePipeline(
-                estimator,
-                restorer,
-                run_dir / "restored.ome.tif",
+            self.session = LiveSession(
+                self._mmc,
+                RunFolder(run_dir),
+                estimator=estimator,
+                restorer=restorer,
+                device=self._device,
                 scorer=self._scorer(),
-                on_restored=self._tap,
+                settings={"command": "gui", "method": restorer.name},
             )
+            self.pipeline = self.session.pipeline
+            self.session.events.frameRestored.connect(self._tap)
+            self.session.events.catchUpProgress.connect(self._bridge.progress.emit)
             ev = self._mmc.mda.events
-            self._connections.enter_context(self.pipeline.connected(self._mmc))
             ev.frameReady.connect(self._show_raw)
             ev.sequenceFinished.connect(self._on_finished)
             self._connections.callback(ev.frameReady.disconnect, self._show_raw)
             self._connections.callback(ev.sequenceFinished.disconnect, self._on_finished)
             self._set_state("acquiring")
-            self._mda_thread = self._mmc.run_mda(seq, output=self._raw_path)
+            self._mda_thread = threading.Thread(
+                target=self._acquire, args=(self.session, seq), name="scope-deblur-mda"
+            )
+            self._mda_thread.start()
         except Exception as e:
             self._connections.close()
             self._abort(f"Cannot start the acquisition: {e}")
             return
         self.statusBar().showMessage(f"Acquiring {self.progress.maximum()} frames → {run_dir}")
 
+    def _acquire(self, session: LiveSession, seq: Any) -> None:
+        try:
+            session.acquire(seq)
+        except Exception as e:  # the raw data written so far stays on disk
+            log.exception("acquisition failed")
+            self._report(f"Acquisition failed: {e}")
+
+    @ensure_main_thread
+    def _report(self, message: str) -> None:
+        self._error(message)
+
     def _scorer(self) -> Any:
         """Return a per-frame scorer on the demo camera (it knows the truth), else None."""
-        try:
-            from scope_deblur.demo import demo_camera
-            from scope_deblur.demo._run import _scorer
+        from scope_deblur.demo import demo_camera, frame_scorer
 
-            return _scorer(demo_camera(self._mmc))  # type: ignore[arg-type]
-        except Exception:
+        try:
+            return frame_scorer(demo_camera(self._mmc))  # type: ignore[arg-type]
+        except TypeError:  # not the demo camera
             return None
 
     @ensure_main_thread
     def _on_finished(self, *_: Any) -> None:
         self._connections.close()
-        if self.pipeline is None:
+        if self.session is None:
             return
         self._set_state("catching-up")
         self.statusBar().showMessage("Acquisition finished; restoring skipped frames…")
-        worker = thread_worker(finish_run, start_thread=False)(
-            self._mda_thread, self.pipeline, self._raw_path, self._bridge, self._cancel
-        )
+        worker = thread_worker(finish_session, start_thread=False)(self._mda_thread, self.session)
         worker.returned.connect(self._on_done)
-        worker.errored.connect(self._on_catchup_error)
+        worker.errored.connect(lambda e: self._abort(f"Catch-up failed: {e}"))
         worker.start()
 
-    def _on_done(self, restored: Path | None) -> None:
-        from scope_deblur.demo._run import summarize
-
-        assert self.pipeline is not None and self._raw_path is not None
+    def _on_done(self, summary: dict[str, Any]) -> None:
         self._set_state("idle")
-        try:
-            self.summary = summarize(self.pipeline, self._raw_path, self._device)
-            self.summary["outputs"]["restored"] = str(restored) if restored else None
-        except Exception as e:
-            self._error(f"Cannot summarise the run: {e}")
+        self.summary = summary
+        if summary["state"] == "interrupted":
+            self.statusBar().showMessage(
+                f"Run interrupted; raw frames are complete. Finish it with: "
+                f"scope-deblur resume {self._run_dir}"
+            )
             return
         self._update_status()
         # The bar ends on what the run delivered, whatever it showed last (live or catch-up).
-        self.progress.setRange(0, max(self.summary["frames_acquired"], 1))
-        self.progress.setValue(self.summary["frames_restored"])
+        self.progress.setRange(0, max(summary["frames_acquired"], 1))
+        self.progress.setValue(summary["frames_restored"])
         self.progress.setFormat("%v / %m frames restored")
-        self.summary_label.setText(_format_summary(self.summary))
-        self.statusBar().showMessage(f"Done: {self._raw_path.parent}")
-
-    def _on_catchup_error(self, e: Exception) -> None:
-        if isinstance(e, CatchupCancelled):
-            self._set_state("idle")
-            self.statusBar().showMessage(f"Run interrupted ({e}); raw frames are complete.")
-            return
-        self._abort(f"Catch-up failed: {e}")
+        self.summary_label.setText(_format_summary(summary))
+        self.statusBar().showMessage(f"Done: {self._run_dir}")
 
     def _abort(self, message: str) -> None:
         self._set_state("idle")
@@ -454,9 +459,8 @@ class MainWindow(QMainWindow):
         if self._mmc is None:
             return
         self._timer.stop()
-        self._cancel.set()
-        if self._state == "acquiring":
-            self._mmc.mda.cancel()
+        if self.session is not None:
+            self.session.cancel()  # acquisition and catch-up stop; the run stays resumable
         if self._mda_thread is not None:
             self._mda_thread.join(timeout_s)
         self._connections.close()
@@ -464,10 +468,10 @@ class MainWindow(QMainWindow):
             from superqt.utils import WorkerBase
 
             WorkerBase.await_workers(int(timeout_s * 1000))
-        elif self._state == "acquiring" and self.pipeline is not None:
-            with contextlib.suppress(CatchupCancelled):  # stop the worker, no catch-up
-                finish_run(None, self.pipeline, self._raw_path, self._bridge, self._cancel)
+        elif self._state == "acquiring" and self.session is not None:
+            self.session.finish()  # cancelled: no catch-up, a resumable run
         self._state = "idle"
+        self.session = None
         self._mmc = None
 
 

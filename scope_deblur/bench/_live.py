@@ -7,7 +7,6 @@ be compared. No frame may be lost; skipped frames are counted, then caught up.
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -16,48 +15,61 @@ from typing import Any
 
 import numpy as np
 
+from ..protocols import DefocusEstimator, Restorer
+
 __all__ = ["bench_live"]
 
 
-def _stream(fps: float, frames: int, folder: Path, pipeline: Any | None) -> dict[str, Any]:
+def _stream(
+    fps: float,
+    frames: int,
+    folder: Path,
+    restorer: Restorer | None = None,
+    estimator: DefocusEstimator | None = None,
+    **session_options: Any,
+) -> dict[str, Any]:
+    """Stream the demo microscope through a live session; time the frames and the rest."""
     import useq
 
-    from .._rawfile import count_frames
     from ..demo import DemoWorld, DriftConfig, load_demo_core
+    from ..live import LiveSession, RunFolder, open_core
 
-    core = load_demo_core(DemoWorld(DriftConfig(ramp_um_per_frame=0.3)))
-    stamps: list[float] = []
-    core.mda.events.frameReady.connect(lambda *_: stamps.append(time.perf_counter()))
-    raw = folder / "raw.ome.tif"
     seq = useq.MDASequence(time_plan={"interval": 1 / fps, "loops": frames})
-    try:
-        if pipeline is None:
-            core.mda.run(seq, output=raw, overwrite=True)
-        else:
-            with pipeline.connected(core):
-                core.mda.run(seq, output=raw, overwrite=True)
-    finally:
-        del core  # release MMCore now: alive at exit, it aborts the process
-        gc.collect()  # (it sits in reference cycles)
-    t_acq = time.perf_counter()
+    world = DemoWorld(DriftConfig(ramp_um_per_frame=0.3))
+    with open_core(lambda: load_demo_core(world)) as core:
+        session = LiveSession(
+            core,
+            RunFolder(folder),
+            estimator=estimator,
+            restorer=restorer,
+            settings={"command": "bench --live"},
+            **session_options,
+        )
+        t_acq: list[float] = []
+        session.events.frameAcquired.connect(
+            lambda done, total: t_acq.append(time.perf_counter()) if done == frames else None
+        )
+        summary = session.run(seq)
+        stamps = session.frame_times
+        records = session.pipeline.records if session.pipeline is not None else []
+        del session  # it holds the core
+    t_end = time.perf_counter()
     gaps = np.diff(stamps) * 1e3
     row: dict[str, Any] = {
-        "frames_acquired": len(stamps),
-        "frames_saved_raw": count_frames(raw),
+        "frames_acquired": summary["frames_acquired"],
+        "frames_saved_raw": summary["frames_saved_raw"],
         "achieved_fps": (len(stamps) - 1) / (stamps[-1] - stamps[0]),
         "interval_ms_median": float(np.median(gaps)),
         "interval_jitter_ms": float(np.std(gaps)),
         "interval_ms_max": float(gaps.max()),
     }
-    if pipeline is not None:
-        pipeline.finish(raw)
-        recs = pipeline.records
-        live = [r.latency_ms for r in recs if r.mode == "live"]
+    if records:
+        live = [r.latency_ms for r in records if r.mode == "live"]
         row.update(
             frames_restored_live=len(live),
-            frames_caught_up=sum(r.mode == "catch-up" for r in recs),
-            frames_failed=sum(r.mode == "passthrough" for r in recs),
-            catch_up_s=time.perf_counter() - t_acq,
+            frames_caught_up=sum(r.mode == "catch-up" for r in records),
+            frames_failed=sum(r.mode == "passthrough" for r in records),
+            catch_up_s=t_end - t_acq[-1] if t_acq else None,
             latency_ms_median=float(np.median(live)) if live else None,
             latency_ms_p95=float(np.percentile(live, 95)) if live else None,
         )
@@ -80,7 +92,6 @@ def bench_live(
     """
     import torch
 
-    from ..live import LivePipeline
     from ..methods import build_estimator, build_restorer, resolve_device
 
     dev = resolve_device(device)
@@ -88,19 +99,20 @@ def bench_live(
     batch = 4 if dev == "cuda" else 1
     results = []
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports, PSF cache, first frames
-        _stream(max(fps), 5, Path(tmp), None)
+        _stream(max(fps), 5, Path(tmp))
     for i, rate in enumerate(fps):
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            off = _stream(rate, frames, folder, None)
-            pipe = LivePipeline(
-                estimator,
+            off = _stream(rate, frames, Path(tmp) / "off")
+            on = _stream(
+                rate,
+                frames,
+                Path(tmp) / "on",
                 restorer,
-                folder / "restored.tif",
+                estimator,
                 queue_size=queue_size,
                 batch_size=batch,
+                device=dev,
             )
-            on = _stream(rate, frames, folder, pipe)
         results.append(
             {
                 "target_fps": rate,

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import _acquire, _calibrate, _demo, _gui, _images, _tools
+from . import _acquire, _calibrate, _demo, _gui, _images, _resume, _tools
 
 __all__ = ["app", "main"]
 
@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (_demo, _images, _acquire, _calibrate, _tools, _gui):
+for module in (_demo, _images, _acquire, _resume, _calibrate, _tools, _gui):
     module.register(app)
 
 _BAD_INPUT = (

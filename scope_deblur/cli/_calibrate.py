@@ -29,20 +29,27 @@ def _optics(na: float | None, wavelength_nm: float | None, n: float, pixel_um: f
 
 
 def _acquired(
-    core: Any, optics: Callable[[Any], Any], range_um: float, step_um: float
+    load: Callable[[], Any],
+    optics: Callable[[Any], Any],
+    folder: Any,
+    range_um: float,
+    step_um: float,
+    overwrite: bool,
 ) -> tuple[Any, Any]:
-    """Return ``(stack, optics(core))`` acquired on ``core``, which is released after."""
-    import gc
+    """Return ``(stack, optics(core))`` acquired on the core ``load()`` gives.
 
+    The stack stays on disk in ``folder`` (a raw-only run).
+    """
     from scope_deblur_calibration import acquire_stack
 
-    try:
+    from ..live import open_core
+
+    with open_core(load) as core:
         known = optics(core)  # before the stack, so that a missing pixel size costs no time
-        return acquire_stack(core, range_um=range_um, step_um=step_um), known
-    finally:
-        core.unloadAllDevices()  # a live core at exit aborts the process
-        del core
-        gc.collect()  # the core sits in reference cycles; free it now, not at exit
+        stack = acquire_stack(
+            core, folder, range_um=range_um, step_um=step_um, overwrite=overwrite
+        )
+        return stack, known
 
 
 def calibrate(
@@ -58,7 +65,14 @@ def calibrate(
     ),
     range_um: float = typer.Option(20.0, help="With --demo/--config: z range acquired (µm)."),
     step_um: float = typer.Option(0.5, help="With --demo/--config: z step acquired (µm)."),
-    out: Path = typer.Option(Path("profile.json"), help="The optics profile to write (JSON)."),
+    out: Path = typer.Option(
+        Path("profile.json"),
+        help="The optics profile to write (JSON); with --demo/--config the bead stack "
+        "is kept beside it (OUT without .json, plus -stack/).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing profile and bead stack."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the fit report as JSON."),
 ) -> None:
     """Fit the PSF through focus to a bead z-stack; write a profile for --profile.
@@ -70,8 +84,15 @@ def calibrate(
 
     from scope_deblur_calibration import fit_stack, save_figure
 
+    from ..live import RunFolder, load_config
+
     if sum((stack is not None, demo, config is not None)) != 1:
         raise ValueError("give exactly one of --stack STACK --z-step UM, --demo or --config CFG")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite")
+    folder = RunFolder(out.with_name(out.stem + "-stack"))
+    if stack is None:
+        folder.check(overwrite=overwrite)
     if stack is not None:
         from ..io import read_planes
 
@@ -86,19 +107,21 @@ def calibrate(
 
         from ..optics import NOMINAL
 
-        data, optics = _acquired(demo_bead_core(), lambda _: NOMINAL.optics, range_um, step_um)
+        data, optics = _acquired(
+            demo_bead_core, lambda _: NOMINAL.optics, folder, range_um, step_um, overwrite
+        )
         step, source = step_um, f"calibrate --demo (bead slide, {range_um:g} µm in {step_um:g} µm)"
     else:
-        from ._acquire import load_core
-
         _optics(na, wavelength_nm, immersion_n, pixel_size or 1.0)  # before any hardware
         data, optics = _acquired(
-            load_core(config),  # type: ignore[arg-type]
+            lambda: load_config(config),  # type: ignore[arg-type]
             lambda core: _optics(
                 na, wavelength_nm, immersion_n, pixel_size or core.getPixelSizeUm() or None
             ),
+            folder,
             range_um,
             step_um,
+            overwrite,
         )
         step, source = step_um, f"calibrate --config {config} ({range_um:g} µm in {step_um:g} µm)"
     err.print(f"fitting {data.shape[0]} planes ({data.shape[1]}×{data.shape[2]} px)…")

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from ._images import PROFILE_OPTION, load_profile_option
-from ._progress import bar, catch_up_hint, err, print_json
+from ._live import FORMAT_OPTION, OVERWRITE_OPTION, end_of_run, session_progress
+from ._progress import catch_up_hint, err, print_json
 
 
 def demo(
@@ -19,7 +20,9 @@ def demo(
     ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    out: Path = typer.Option(Path("scope-deblur-demo"), help="Output folder."),
+    out: Path = typer.Option(Path("scope-deblur-demo"), help="Output folder (a new run)."),
+    format_: str = FORMAT_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
     seed: int = typer.Option(0, min=0, help="Seed of the drift and noise."),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
@@ -27,7 +30,8 @@ def demo(
     json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Acquire a drifting time-lapse on the demo microscope and restore it live."""
-    from ..demo._run import DemoRun, run_demo
+    from ..demo import DemoRun, run_demo
+    from ..live import RunFolder
     from ..methods import build_estimator, build_restorer, resolve_device
 
     run = DemoRun(
@@ -35,22 +39,26 @@ def demo(
         interval_ms=interval_ms,
         drift_um_per_frame=drift_um_per_frame,
         method=method,
+        profile=profile,
         device=device,
         out=out,
+        format=format_,
+        overwrite=overwrite,
         seed=seed,
     )
+    RunFolder(out, format_).check(overwrite=overwrite)  # refuse before loading any model
     dev = resolve_device(device)
     optics_profile = load_profile_option(profile)
     restorer = build_restorer(method, dev, compile=compile_, profile=optics_profile)
     estimator = build_estimator(dev, profile=optics_profile)
     if compile_:
         err.print("compiling the fusion network before the first frame (15-30 s the first time)")
-    with bar("acquiring", "catching up") as (on_frame, on_catchup):
-        summary = run_demo(
-            run, estimator=estimator, restorer=restorer, on_frame=on_frame, on_catchup=on_catchup
-        )
+    with session_progress() as connect:
+        summary = run_demo(run, estimator=estimator, restorer=restorer, connect=connect)
     if json_:
         print_json(summary)
+    end_of_run(summary, out)
+    if json_:
         return
     err.print(
         f"[bold]{summary['frames_acquired']}[/] frames acquired, "

@@ -1,6 +1,31 @@
-"""Live restoration of MDA frames: bounded queue, worker thread, catch-up."""
+"""Live restoration of MDA frames: one session API, bounded queue, catch-up, resume."""
 
-from ._pipeline import LivePipeline, OnRestored, Scorer
-from ._writer import FrameRecord, RestoredWriter
+from ._core import load_config, open_core
+from ._events import LiveEvents
+from ._folder import RunFolder, check_writable
+from ._pipeline import LivePipeline, Scorer, event_index
+from ._raw import RAW_NAMES, RawData, raw_path
+from ._resume import resume_run
+from ._session import LiveSession
+from ._summary import summarize
+from ._writer import FrameRecord, RestoredWriter, read_table
 
-__all__ = ["FrameRecord", "LivePipeline", "OnRestored", "RestoredWriter", "Scorer"]
+__all__ = [
+    "RAW_NAMES",
+    "FrameRecord",
+    "LiveEvents",
+    "LivePipeline",
+    "LiveSession",
+    "RawData",
+    "RestoredWriter",
+    "RunFolder",
+    "Scorer",
+    "check_writable",
+    "event_index",
+    "load_config",
+    "open_core",
+    "raw_path",
+    "read_table",
+    "resume_run",
+    "summarize",
+]

@@ -1,14 +1,15 @@
 """Live restoration hooked into pymmcore-plus's MDA.
 
-    camera ─► runner saves raw (OME-TIFF) ─► frameReady ─► bounded queue ─► worker
-                                                   │ full: skip             │ estimate, restore
-                                                   ▼                        ▼
-                                         catch-up after the run ──► RestoredWriter + table
+    camera ─► runner saves raw (OME-Zarr/TIFF) ─► frameReady ─► bounded queue ─► worker
+                                                      │ full: skip             │ estimate, restore
+                                                      ▼                        ▼
+                                            catch-up after the run ──► RestoredWriter + table
 
 The frameReady handler only copies the frame and enqueues it (never blocks): when
 the queue is full the frame is skipped, and :meth:`LivePipeline.finish` restores
-every skipped frame from the saved raw file. A restorer that raises never stops
-acquisition; the frame is stored unrestored and the error is recorded.
+every skipped frame from the saved raw data. A restorer that raises, or returns
+NaN, infinities or the wrong shape, never stops acquisition and never reaches the
+output as a result: the frame is stored unrestored and the error recorded.
 """
 
 from __future__ import annotations
@@ -17,31 +18,44 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..protocols import DefocusEstimate, DefocusEstimator, Restorer
+from ..protocols import (
+    BatchRestorer,
+    DefocusEstimate,
+    DefocusEstimator,
+    HashedWeights,
+    Restorer,
+    WarmsUp,
+)
+from ._events import LiveEvents
+from ._raw import RawData
 from ._writer import FrameRecord, RestoredWriter
 
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
     from useq import MDAEvent, MDASequence
 
-__all__ = ["LivePipeline", "OnRestored", "Scorer"]
+__all__ = ["LivePipeline", "Scorer", "event_index"]
 
 log = logging.getLogger(__name__)
 
 Scorer = Callable[[np.ndarray, np.ndarray, FrameRecord], None]
 """Fills a record's truth fields from (raw frame, restored frame); demo only."""
 
-OnRestored = Callable[[FrameRecord, np.ndarray], None]
-"""Told of each frame written (its record, then the restored frame), on the worker."""
-
 _STOP = object()
+DONE = ("live", "catch-up")
+"""Record modes of a restored frame (``passthrough``: stored unrestored, with an error)."""
+
+
+def event_index(event: MDAEvent) -> dict[str, int]:
+    """Return an MDA event's index with plain string keys (``{"t": 3, "z": 1}``)."""
+    return {str(getattr(a, "value", a)): int(v) for a, v in event.index.items()}
 
 
 class LivePipeline:
@@ -58,14 +72,17 @@ class LivePipeline:
     queue_size : int
         Frames that may wait for the worker before live frames are skipped.
     batch_size : int
-        Queued frames restored together when the restorer has ``restore_batch``.
+        Queued frames restored together when the restorer is a ``BatchRestorer``.
     scorer : Scorer, optional
         Called per frame after the run, from the saved raw and restored frames, to fill
         the truth and quality fields (demo microscope).
-    on_restored : OnRestored, optional
-        Called with each frame's record and restored frame once it is written, live or
-        in the catch-up, on the worker thread; it must not block. If it raises, the
-        error is logged and the run goes on.
+    events : LiveEvents, optional
+        Where to emit ``frameAcquired``, ``frameSkipped``, ``frameRestored`` and
+        ``catchUpProgress`` (a new group if omitted).
+    timeout_s : float
+        A restoration that takes longer than this is given up: the restorer is left
+        behind, the frames it held are recorded as timed out, and the run stops
+        resumable instead of waiting forever.
     """
 
     def __init__(
@@ -77,24 +94,59 @@ class LivePipeline:
         queue_size: int = 4,
         batch_size: int = 1,
         scorer: Scorer | None = None,
-        on_restored: OnRestored | None = None,
+        events: LiveEvents | None = None,
+        timeout_s: float = 120.0,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError(
                 f"queue_size and batch_size must be >= 1, got {queue_size}, {batch_size}"
             )
         self.estimator, self.restorer, self.scorer = estimator, restorer, scorer
-        self.on_restored = on_restored
+        self.events = events or LiveEvents()
         self.out = Path(out)
         self.batch_size = batch_size
         self.records: list[FrameRecord] = []
+        self.indices: list[dict[str, int]] = []
         self.skipped: list[int] = []
         self.frame_times: list[float] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._writer: RestoredWriter | None = None
         self._planned = 0
+        self._resume = False
+        self.timeout_s = timeout_s
         self._worker: threading.Thread | None = None
-        self._indices: list[dict[str, int]] = []
+        self._busy: tuple[float, list[int]] | None = None  # (since, frames) while restoring
+        self._hung = False
+        self._stop_catch_up = threading.Event()
+        self._caught_up = [0, 0]  # done, total
+
+    @classmethod
+    def resuming(
+        cls,
+        estimator: DefocusEstimator,
+        restorer: Restorer,
+        out: Path,
+        indices: Sequence[Mapping[str, int]],
+        done: Mapping[int, FrameRecord],
+        planned: int,
+        **kwargs: Any,
+    ) -> LivePipeline:
+        """Return a pipeline that finishes a run which stopped early.
+
+        ``indices`` are the MDA indices of the frames acquired, in order, of the
+        ``planned`` frames of the sequence; ``done`` the table's records of the frames
+        already restored (they are kept as they are).
+        """
+        self = cls(estimator, restorer, out, **kwargs)
+        self._resume, self._planned = True, planned
+        self.indices = [dict(i) for i in indices]
+        for k, index in enumerate(self.indices):
+            rec = done.get(k)
+            if rec is None or rec.mode not in DONE:
+                rec = FrameRecord(frame=k, index=_fmt_index(index))
+                self.skipped.append(k)
+            self.records.append(rec)
+        return self
 
     # --- MDA hooks (acquisition thread: cheap, never blocking) -----------------
     @contextmanager
@@ -104,10 +156,9 @@ class LivePipeline:
         The restorer is warmed up first on a frame of the camera's size (a compiled
         network compiles then), so that the first live frames are not late.
         """
-        warm_up = getattr(self.restorer, "warm_up", None)
-        if warm_up is not None:
+        if isinstance(self.restorer, WarmsUp):
             try:
-                warm_up((core.getImageHeight(), core.getImageWidth()))
+                self.restorer.warm_up((core.getImageHeight(), core.getImageWidth()))
             except Exception:  # the worker records real failures per frame
                 log.exception("warming up the restorer failed")
         ev = core.mda.events
@@ -121,19 +172,24 @@ class LivePipeline:
 
     def _on_started(self, sequence: MDASequence, *_: Any) -> None:
         self._planned = sum(1 for _ in sequence)
+        self._start_worker()
+
+    def _start_worker(self) -> None:
         self._worker = threading.Thread(target=self._work, name="scope-deblur-worker", daemon=True)
         self._worker.start()
 
     def _on_frame(self, img: np.ndarray, event: MDAEvent, *_: Any) -> None:
         self.frame_times.append(time.perf_counter())
         k = len(self.records)
-        index = {str(getattr(a, "value", a)): int(v) for a, v in event.index.items()}
-        self._indices.append(index)
+        index = event_index(event)
+        self.indices.append(index)
         self.records.append(FrameRecord(frame=k, index=_fmt_index(index)))
         try:
-            self._queue.put_nowait((k, img.copy(), time.perf_counter()))
+            self._queue.put_nowait((k, img.copy(), time.perf_counter(), "live"))
         except queue.Full:
             self.skipped.append(k)
+            self.events.frameSkipped.emit(k)
+        self.events.frameAcquired.emit(k + 1, max(self._planned, k + 1))
 
     # --- worker -------------------------------------------------------------
     def _work(self) -> None:
@@ -148,97 +204,177 @@ class LivePipeline:
                 except queue.Empty:
                     break
                 if nxt is _STOP:
-                    self._process(batch, "live")
+                    self._process(batch)
                     return
                 batch.append(nxt)
-            self._process(batch, "live")
+            self._process(batch)
+            if self._hung:  # given up on while it ran: leave quietly
+                return
 
-    def _process(self, batch: list[tuple[int, np.ndarray, float]], mode: str) -> None:
-        # Only the worker (and, after it has stopped, the catch-up) gets here, so the
-        # output file is created off the acquisition thread.
+    def _restore(
+        self, frames: list[np.ndarray]
+    ) -> tuple[list[DefocusEstimate], list[np.ndarray]]:
+        estimates = [self.estimator.estimate(frame) for frame in frames]
+        if isinstance(self.restorer, BatchRestorer) and len(frames) > 1:
+            outputs = list(self.restorer.restore_batch(frames, estimates))
+        else:
+            outputs = [self.restorer.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
+        for frame, out in zip(frames, outputs, strict=True):
+            _check_output(frame, out)
+        return estimates, outputs
+
+    def _process(self, batch: list[tuple[int, np.ndarray, float, str]]) -> None:
+        # Only the worker gets here, so the output file is created off the acquisition
+        # thread, and the catch-up's frames go through the same restoration.
         if self._writer is None:
             n = max(self._planned, len(self.records))
-            self._writer = RestoredWriter(self.out, n, batch[0][1].shape[-2:])
+            self._writer = RestoredWriter(self.out, n, batch[0][1].shape[-2:], resume=self._resume)
+        frames = [frame for _, frame, _, _ in batch]
+        self._busy = (time.monotonic(), [k for k, *_ in batch])
         try:
-            estimates = [self.estimator.estimate(frame) for _, frame, _ in batch]
-            frames = [frame for _, frame, _ in batch]
-            restore_batch = getattr(self.restorer, "restore_batch", None)
-            if restore_batch is not None and len(batch) > 1:
-                outputs = list(restore_batch(frames, estimates))
-            else:
-                outputs = [
-                    self.restorer.restore(f, e) for f, e in zip(frames, estimates, strict=True)
-                ]
+            estimates, outputs = self._restore(frames)
             error = ""
         except Exception as e:  # the worker must survive anything a model does
-            log.exception("restoration failed on frame(s) %s", [k for k, _, _ in batch])
-            outputs = [np.asarray(f, dtype=np.float32) for _, f, _ in batch]
+            log.exception("restoration failed on frame(s) %s", [k for k, *_ in batch])
+            outputs = [np.asarray(f, dtype=np.float32) for f in frames]
             estimates = [DefocusEstimate(None, 0.0, 0.0)] * len(batch)
             error = f"{type(e).__name__}: {e}"
+        self._busy = None
+        if self._hung:
+            return
         done = time.perf_counter()
-        for (k, _, t0), est, out in zip(batch, estimates, outputs, strict=True):
+        sha = self.restorer.sha256 if isinstance(self.restorer, HashedWeights) else ""
+        for (k, _, t0, mode), est, out in zip(batch, estimates, outputs, strict=True):
             rec = self.records[k]
             rec.mode = "passthrough" if error else mode
             rec.error = error
             rec.method = self.restorer.name
-            rec.model_sha256 = getattr(self.restorer, "sha256", "")
+            rec.model_sha256 = sha
             rec.defocus_um = np.nan if est.defocus_um is None else float(est.defocus_um)
             rec.confidence = float(est.confidence)
             rec.latency_ms = 1e3 * (done - t0)
-            self._writer.write(rec, out)
-            if self.on_restored is not None:
-                try:
-                    self.on_restored(rec, out)
-                except Exception:
-                    log.exception("on_restored failed on frame %d", k)
+            try:
+                self._writer.write(rec, out)
+            except OSError as e:  # a full disk: the raw frame is safe; resume retries
+                log.exception("writing restored frame %d failed", k)
+                rec.mode, rec.error = "pending", f"{type(e).__name__}: {e}"
+                continue
+            try:
+                self.events.frameRestored.emit(rec, out)
+            except Exception:
+                log.exception("a frameRestored listener failed on frame %d", k)
+            if mode == "catch-up":
+                self._caught_up[0] += 1
+                self.events.catchUpProgress.emit(*self._caught_up)
 
     # --- end of run -----------------------------------------------------------
-    def finish(
-        self, raw_path: Path | None, progress: Callable[[int, int], None] | None = None
-    ) -> Path | None:
-        """Stop the worker, restore skipped frames from ``raw_path``, close outputs.
+    def _wait(self, done: Callable[[], bool]) -> bool:
+        """Wait until ``done()``; False if the restorer hangs past ``timeout_s`` first."""
+        while not done():
+            busy = self._busy
+            if busy is not None and time.monotonic() - busy[0] > self.timeout_s:
+                self._hung = True
+                for k in busy[1]:
+                    rec = self.records[k]
+                    rec.mode = "pending"
+                    rec.error = f"restorer timed out after {self.timeout_s:g} s"
+                log.error("the restorer hung on frame(s) %s; the run is left resumable", busy[1])
+                return False
+            time.sleep(0.02)
+        return True
 
-        Returns the restored file, or None if no frame was acquired.
+    def _feed(self, item: Any) -> bool:
+        """Queue ``item`` for the worker, waiting for room; False if it hangs."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                if not self._wait(lambda: not self._queue.full()):
+                    return False
+
+    def stop(self) -> bool:
+        """Stop the worker after the frames already queued; False if it hung."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return not self._hung
+        return self._feed(_STOP) and self._wait(lambda: not worker.is_alive())
+
+    def stop_catch_up(self) -> None:
+        """Make a running :meth:`finish` stop after its current frame (any thread)."""
+        self._stop_catch_up.set()
+
+    def todo(self) -> list[int]:
+        """Return the frames not restored yet (skipped live, or failed)."""
+        return [r.frame for r in self.records if r.mode not in DONE]
+
+    def finish(self, raw: RawData | None) -> Path | None:
+        """Stop the worker, restore the remaining frames from ``raw``, close outputs.
+
+        Returns the restored file; None if no frame was acquired, or if the catch-up
+        was stopped (:meth:`stop_catch_up`) or the restorer hung: the run is then left
+        resumable, its ``.partial`` file and table on disk.
         """
-        if self._worker is not None:
-            self._queue.put(_STOP)
-            self._worker.join()
+        if not self.stop():
+            return None
         if not self.records:
             return None
-        todo = sorted(
-            set(self.skipped) | {r.frame for r in self.records if r.mode == "passthrough"}
-        )
+        todo = self.todo()
+        if todo and raw is None:
+            raise ValueError("frames were skipped live, but there is no raw data to catch up from")
         if todo:
-            if raw_path is None:
-                raise ValueError(
-                    "frames were skipped live, but there is no raw file to catch up from"
-                )
-            from .._rawfile import read_frames
-
-            for i, (k, frame) in enumerate(
-                read_frames(raw_path, [self._indices[k] for k in todo], todo)
-            ):
-                self._process([(k, frame, time.perf_counter())], "catch-up")
-                if progress is not None:
-                    progress(i + 1, len(todo))
-        if self._writer is None:  # only if the worker died before its first frame
-            raise RuntimeError(f"no restored frame was written to {self.out}")
-        if self.scorer is not None and raw_path is not None:
-            self._score(raw_path, self._writer)
+            assert raw is not None
+            self._caught_up = [0, len(todo)]
+            self._start_worker()
+            for k in todo:
+                if self._stop_catch_up.is_set():
+                    break
+                if not raw.has(self.indices[k]):
+                    self.records[k].mode, self.records[k].error = "lost", "raw frame not on disk"
+                    self._caught_up[1] -= 1
+                    continue
+                if not self._feed((k, raw.read(self.indices[k]), time.perf_counter(), "catch-up")):
+                    return None
+            if not self.stop():
+                return None
+            if self._stop_catch_up.is_set() or any(r.mode == "pending" for r in self.records):
+                self.suspend()  # cancelled, or a frame could not be written: resumable
+                return None
+        if self._writer is None:  # a resumed run whose frames were all restored already
+            if raw is None:
+                raise ValueError(f"no restored frame was written to {self.out}")
+            shape = raw.read(self.indices[0]).shape[-2:]
+            self._writer = RestoredWriter(self.out, self._planned, shape, resume=self._resume)
+        if self.scorer is not None and raw is not None:
+            self._score(raw, self._writer)
         return self._writer.close(self.records)
 
-    def _score(self, raw_path: Path, writer: RestoredWriter) -> None:
+    def suspend(self) -> None:
+        """Stop without a catch-up, leaving the run resumable (``.partial`` and table)."""
+        self.stop()
+        if self._writer is not None:
+            self._writer.suspend()
+
+    def _score(self, raw: RawData, writer: RestoredWriter) -> None:
         """Score every frame after the run, so scoring never slows live restoration."""
-        from .._rawfile import read_frames
-
         assert self.scorer is not None
-        keys = [r.frame for r in self.records]
-        for k, raw in read_frames(raw_path, self._indices, keys):
+        for rec, index in zip(self.records, self.indices, strict=True):
+            if rec.mode == "lost":
+                continue
             try:
-                self.scorer(raw, writer.read(k), self.records[k])
+                self.scorer(raw.read(index), writer.read(rec.frame), rec)
             except Exception:
-                log.exception("scoring failed on frame %d", k)
+                log.exception("scoring failed on frame %d", rec.frame)
 
 
-def _fmt_index(index: dict[str, int]) -> str:
+def _check_output(frame: np.ndarray, out: np.ndarray) -> None:
+    """Raise ValueError unless ``out`` is a finite restoration of ``frame``'s shape."""
+    out = np.asarray(out)
+    if out.shape != frame.shape[-2:]:
+        raise ValueError(f"restorer returned shape {out.shape} for a {frame.shape} frame")
+    if not np.isfinite(out).all():
+        raise ValueError(f"restorer returned {int((~np.isfinite(out)).sum())} NaN/inf pixels")
+
+
+def _fmt_index(index: Mapping[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in index.items())

@@ -4,19 +4,25 @@ Restored frames arrive out of order (live frames first, skipped ones after the
 catch-up pass), so they go to a memory-mapped float32 TIFF indexed by acquisition
 order, which is trimmed to the frames actually acquired when the run ends. The
 table is CSV, one row per frame, written in full at the end and also appended to
-as rows arrive so that a crash leaves what was done on disk.
+as rows arrive, after the frame itself, so that a crash leaves what was done on
+disk: a row in the table means its frame is in the ``.partial`` file, and
+``scope-deblur resume`` reopens both (``resume=True``) to finish the rest.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+import os
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FrameRecord", "RestoredWriter"]
+__all__ = ["FrameRecord", "RestoredWriter", "partial_path", "read_table"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +45,30 @@ class FrameRecord:
     error: str = ""
 
 
+def partial_path(path: Path) -> Path:
+    """Return where the restored file ``path`` is built until the run completes."""
+    return path.with_name(path.name + ".partial")
+
+
+def read_table(path: Path) -> dict[int, FrameRecord]:
+    """Read a ``frames.csv``; the last row of each frame wins (a resumed run appends)."""
+    types = {f.name: f.type for f in fields(FrameRecord)}
+    records: dict[int, FrameRecord] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                values = {
+                    k: (v if types[k] == "str" else int(v) if types[k] == "int" else float(v))
+                    for k, v in row.items()
+                }
+                rec = FrameRecord(**values)  # type: ignore[arg-type]
+            except (KeyError, TypeError, ValueError) as e:  # a row torn by a kill
+                log.warning("%s: skipping unreadable row %r (%s)", path, row, e)
+                continue
+            records[rec.frame] = rec
+    return records
+
+
 class RestoredWriter:
     """Write restored frames by acquisition index into ``path`` (float32 TIFF).
 
@@ -50,45 +80,92 @@ class RestoredWriter:
         Frames planned in the sequence.
     shape : tuple of int
         ``(height, width)`` of a frame.
+    resume : bool
+        Reopen the ``.partial`` file and the table of a run that stopped early, keeping
+        what they hold, instead of starting new ones.
     """
 
-    def __init__(self, path: Path, n_frames: int, shape: tuple[int, int]) -> None:
+    def __init__(
+        self, path: Path, n_frames: int, shape: tuple[int, int], *, resume: bool = False
+    ) -> None:
         import tifffile
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = self.path.with_name(self.path.name + ".partial")
-        self._mm = tifffile.memmap(
-            self._partial, shape=(n_frames, *shape), dtype=np.float32, photometric="minisblack"
-        )
-        self._lock = threading.Lock()
-        self.table_path = self.path.with_name("frames.csv")
+        self._partial = partial_path(self.path)
         self._names = [f.name for f in fields(FrameRecord)]
-        with open(self.table_path, "w", newline="") as f:
-            csv.writer(f).writerow(self._names)
+        self.table_path = self.path.with_name("frames.csv")
+        self.shape = (n_frames, *shape)
+        if resume and self._partial.is_file():
+            mm = tifffile.memmap(self._partial, mode="r")
+            if mm.shape != self.shape or mm.dtype != np.float32:
+                raise ValueError(
+                    f"{self._partial} holds frames of shape {mm.shape}, expected {self.shape}"
+                )
+        else:
+            mm = tifffile.memmap(
+                self._partial, shape=self.shape, dtype=np.float32, photometric="minisblack"
+            )
+        # Frames are written with pwrite at their offset, not through the mapping: a
+        # long run's restored file is never mapped into the process (RSS stays flat).
+        self._offset, self._nbytes = int(mm.offset), int(np.prod(shape)) * 4
+        del mm
+        self._fd: int | None = os.open(self._partial, os.O_RDWR)
+        self._lock = threading.Lock()
+        if not (resume and self.table_path.is_file()):
+            with open(self.table_path, "w", newline="") as f:
+                csv.writer(f).writerow(self._names)
+
+    def _at(self, frame: int) -> int:
+        return self._offset + frame * self._nbytes
 
     def write(self, record: FrameRecord, image: np.ndarray) -> None:
         """Store one restored frame and append its table row."""
+        data = np.ascontiguousarray(image, dtype="<f4").tobytes()
         with self._lock:
-            self._mm[record.frame] = image
+            assert self._fd is not None, "the writer is closed"
+            os.pwrite(self._fd, data, self._at(record.frame))  # before its row: a kill keeps both
             with open(self.table_path, "a", newline="") as f:
                 csv.DictWriter(f, self._names).writerow(asdict(record))
 
     def read(self, frame: int) -> np.ndarray:
         """Return a copy of restored frame ``frame``."""
         with self._lock:
-            return np.array(self._mm[frame])
+            assert self._fd is not None, "the writer is closed"
+            data = os.pread(self._fd, self._nbytes, self._at(frame))
+        return np.frombuffer(data, "<f4").reshape(self.shape[1:]).copy()
+
+    def suspend(self) -> None:
+        """Let go of the ``.partial`` file, for a later resume."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def close(self, records: list[FrameRecord]) -> Path:
-        """Trim to the acquired frames, write the final TIFF and the full table."""
+        """Trim to the acquired frames, write the final TIFF and the full table.
+
+        A frame whose raw data never reached the disk (mode ``lost``) is NaN.
+        """
         import tifffile
 
+        n = len(records)
+        lost = {r.frame for r in records if r.mode == "lost"}
+        nan = np.full(self.shape[1:], np.nan, np.float32)
+        planes = (nan if k in lost else self.read(k) for k in range(n))  # one at a time
+        tmp = self.path.with_name(self.path.name + ".writing")
+        tifffile.imwrite(
+            tmp,
+            planes,
+            shape=(n, *self.shape[1:]),
+            dtype=np.float32,
+            photometric="minisblack",
+            metadata={"axes": "QYX"},
+        )
         with self._lock:
-            n = len(records)
-            data = np.asarray(self._mm[:n])
-            self._mm.flush()
-            del self._mm
-            tifffile.imwrite(self.path, data, photometric="minisblack", metadata={"axes": "QYX"})
+            os.replace(tmp, self.path)  # the final name only ever holds a complete file
+            os.close(self._fd)  # type: ignore[arg-type]
+            self._fd = None
             self._partial.unlink(missing_ok=True)
             with open(self.table_path, "w", newline="") as f:
                 w = csv.DictWriter(f, self._names)
