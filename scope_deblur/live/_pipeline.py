@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,7 +106,11 @@ class LivePipeline:
         self.out = Path(out)
         self.batch_size = batch_size
         self.records: list[FrameRecord] = []
-        self.indices: list[dict[str, int]] = []
+        """One per acquired frame, in acquisition order; ``frame`` is its place in the
+        sequence, which is also its plane in the restored file."""
+        self.indices: dict[int, dict[str, int]] = {}
+        self._by_frame: dict[int, FrameRecord] = {}
+        self._places: dict[tuple[tuple[str, int], ...], int] = {}
         self.skipped: list[int] = []
         self.frame_times: list[float] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
@@ -126,27 +130,31 @@ class LivePipeline:
         estimator: DefocusEstimator,
         restorer: Restorer,
         out: Path,
-        indices: Sequence[Mapping[str, int]],
+        acquired: Mapping[int, Mapping[str, int]],
         done: Mapping[int, FrameRecord],
         planned: int,
         **kwargs: Any,
     ) -> LivePipeline:
         """Return a pipeline that finishes a run which stopped early.
 
-        ``indices`` are the MDA indices of the frames acquired, in order, of the
-        ``planned`` frames of the sequence; ``done`` the table's records of the frames
-        already restored (they are kept as they are).
+        ``acquired`` maps the place in the sequence of each frame on disk to its MDA
+        index, of the ``planned`` frames; ``done`` holds the table's records of the
+        frames already restored (they are kept as they are).
         """
         self = cls(estimator, restorer, out, **kwargs)
         self._resume, self._planned = True, planned
-        self.indices = [dict(i) for i in indices]
-        for k, index in enumerate(self.indices):
+        for k in sorted(acquired):
             rec = done.get(k)
             if rec is None or rec.mode not in DONE:
-                rec = FrameRecord(frame=k, index=_fmt_index(index))
+                rec = FrameRecord(frame=k, index=_fmt_index(acquired[k]))
                 self.skipped.append(k)
-            self.records.append(rec)
+            self._add(rec, acquired[k])
         return self
+
+    def _add(self, rec: FrameRecord, index: Mapping[str, int]) -> None:
+        self.records.append(rec)
+        self._by_frame[rec.frame] = rec
+        self.indices[rec.frame] = dict(index)
 
     # --- MDA hooks (acquisition thread: cheap, never blocking) -----------------
     @contextmanager
@@ -171,7 +179,8 @@ class LivePipeline:
             ev.sequenceStarted.disconnect(self._on_started)
 
     def _on_started(self, sequence: MDASequence, *_: Any) -> None:
-        self._planned = sum(1 for _ in sequence)
+        self._places = {_key(event_index(e)): i for i, e in enumerate(sequence)}
+        self._planned = len(self._places)
         self._start_worker()
 
     def _start_worker(self) -> None:
@@ -180,16 +189,16 @@ class LivePipeline:
 
     def _on_frame(self, img: np.ndarray, event: MDAEvent, *_: Any) -> None:
         self.frame_times.append(time.perf_counter())
-        k = len(self.records)
         index = event_index(event)
-        self.indices.append(index)
-        self.records.append(FrameRecord(frame=k, index=_fmt_index(index)))
+        k = self._places.get(_key(index), max(self._by_frame, default=-1) + 1)
+        self._add(FrameRecord(frame=k, index=_fmt_index(index)), index)
         try:
             self._queue.put_nowait((k, img.copy(), time.perf_counter(), "live"))
         except queue.Full:
             self.skipped.append(k)
             self.events.frameSkipped.emit(k)
-        self.events.frameAcquired.emit(k + 1, max(self._planned, k + 1))
+        n = len(self.records)
+        self.events.frameAcquired.emit(n, max(self._planned, n))
 
     # --- worker -------------------------------------------------------------
     def _work(self) -> None:
@@ -227,7 +236,7 @@ class LivePipeline:
         # Only the worker gets here, so the output file is created off the acquisition
         # thread, and the catch-up's frames go through the same restoration.
         if self._writer is None:
-            n = max(self._planned, len(self.records))
+            n = max(self._planned, max(self._by_frame) + 1)
             self._writer = RestoredWriter(self.out, n, batch[0][1].shape[-2:], resume=self._resume)
         frames = [frame for _, frame, _, _ in batch]
         self._busy = (time.monotonic(), [k for k, *_ in batch])
@@ -245,7 +254,7 @@ class LivePipeline:
         done = time.perf_counter()
         sha = self.restorer.sha256 if isinstance(self.restorer, HashedWeights) else ""
         for (k, _, t0, mode), est, out in zip(batch, estimates, outputs, strict=True):
-            rec = self.records[k]
+            rec = self._by_frame[k]
             rec.mode = "passthrough" if error else mode
             rec.error = error
             rec.method = self.restorer.name
@@ -275,7 +284,7 @@ class LivePipeline:
             if busy is not None and time.monotonic() - busy[0] > self.timeout_s:
                 self._hung = True
                 for k in busy[1]:
-                    rec = self.records[k]
+                    rec = self._by_frame[k]
                     rec.mode = "pending"
                     rec.error = f"restorer timed out after {self.timeout_s:g} s"
                 log.error("the restorer hung on frame(s) %s; the run is left resumable", busy[1])
@@ -330,7 +339,8 @@ class LivePipeline:
                 if self._stop_catch_up.is_set():
                     break
                 if not raw.has(self.indices[k]):
-                    self.records[k].mode, self.records[k].error = "lost", "raw frame not on disk"
+                    self._by_frame[k].mode = "lost"
+                    self._by_frame[k].error = "raw frame not on disk"
                     self._caught_up[1] -= 1
                     continue
                 if not self._feed((k, raw.read(self.indices[k]), time.perf_counter(), "catch-up")):
@@ -343,7 +353,7 @@ class LivePipeline:
         if self._writer is None:  # a resumed run whose frames were all restored already
             if raw is None:
                 raise ValueError(f"no restored frame was written to {self.out}")
-            shape = raw.read(self.indices[0]).shape[-2:]
+            shape = raw.read(next(iter(self.indices.values()))).shape[-2:]
             self._writer = RestoredWriter(self.out, self._planned, shape, resume=self._resume)
         if self.scorer is not None and raw is not None:
             self._score(raw, self._writer)
@@ -358,11 +368,11 @@ class LivePipeline:
     def _score(self, raw: RawData, writer: RestoredWriter) -> None:
         """Score every frame after the run, so scoring never slows live restoration."""
         assert self.scorer is not None
-        for rec, index in zip(self.records, self.indices, strict=True):
+        for rec in self.records:
             if rec.mode == "lost":
                 continue
             try:
-                self.scorer(raw.read(index), writer.read(rec.frame), rec)
+                self.scorer(raw.read(self.indices[rec.frame]), writer.read(rec.frame), rec)
             except Exception:
                 log.exception("scoring failed on frame %d", rec.frame)
 
@@ -374,6 +384,10 @@ def _check_output(frame: np.ndarray, out: np.ndarray) -> None:
         raise ValueError(f"restorer returned shape {out.shape} for a {frame.shape} frame")
     if not np.isfinite(out).all():
         raise ValueError(f"restorer returned {int((~np.isfinite(out)).sum())} NaN/inf pixels")
+
+
+def _key(index: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(index.items()))
 
 
 def _fmt_index(index: Mapping[str, int]) -> str:

@@ -47,10 +47,9 @@ def resume_run(
         raise ValueError(f"{folder.manifest} holds no readable sequence: {e}") from e
     indices = [event_index(e) for e in sequence]
     raw = RawData(folder.raw)
-    present = [k for k, index in enumerate(indices) if raw.has(index)]
-    if not present:
+    acquired = {k: index for k, index in enumerate(indices) if raw.has(index)}
+    if not acquired:
         raise ValueError(f"{folder.raw} holds no frame: nothing to restore")
-    acquired = indices[: present[-1] + 1]
     done = read_table(folder.table) if folder.table.is_file() else {}
     if folder.restored.is_file() and not partial_path(folder.restored).is_file():
         # Killed after the restored file was completed: only the summary is missing.
@@ -70,7 +69,7 @@ def resume_run(
         records = pipeline.records
     summary = summarize(
         records,
-        frames_saved_raw=len(present),
+        frames_saved_raw=len(acquired),
         device=device,
         method=restorer.name,
         state="complete" if restored else "interrupted",

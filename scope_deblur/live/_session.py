@@ -15,6 +15,8 @@ their acquisitions through this class; listeners connect to :attr:`LiveSession.e
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import signal
 import threading
 import time
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocols import DefocusEstimator, Restorer
+from ._engine import SafeEngine
 from ._events import LiveEvents
 from ._folder import RunFolder
 from ._pipeline import LivePipeline, Scorer, event_index
@@ -35,6 +38,11 @@ if TYPE_CHECKING:
     from useq import MDAEvent, MDASequence
 
 __all__ = ["LiveSession"]
+
+log = logging.getLogger(__name__)
+
+_RESERVE = 64 << 20
+"""Bytes kept free on the run's disk (the summary, the table, the filesystem's own)."""
 
 
 class LiveSession:
@@ -97,7 +105,11 @@ class LiveSession:
         self.frame_times: list[float] = []
         self.interrupted = ""
         """The signal's name (``SIGINT``) if one stopped the run, else empty."""
+        self.acquisition_error = ""
+        """Why the MDA stopped early (an exception from the sink or engine), else empty."""
         self._planned = 0
+        self._faults_before = 0
+        self._frame_bytes = 0
         self._cancelled = threading.Event()
 
     # --- running ------------------------------------------------------------------
@@ -114,6 +126,7 @@ class LiveSession:
         """Run the MDA only, raw data to the folder, live restoration beside it."""
         self.folder.create(overwrite=overwrite)
         self._planned = sum(1 for _ in sequence)
+        self._frame_bytes = self._check_space()
         self.folder.write_manifest(
             state="acquiring",
             sequence=sequence.model_dump(mode="json", exclude_unset=True),
@@ -121,6 +134,9 @@ class LiveSession:
             device=self.device,
             **self.settings,
         )
+        if not isinstance(self.core.mda.engine, SafeEngine):
+            self.core.register_mda_engine(SafeEngine(self.core))
+        self._faults_before = len(self._engine.faults)
         ev = self.core.mda.events
         ev.frameReady.connect(self._on_frame)
         try:
@@ -129,14 +145,47 @@ class LiveSession:
             else:
                 with self.pipeline.connected(self.core):
                     self.core.mda.run(sequence, output=self.folder.raw)
+        except Exception as e:  # e.g. a full disk under the raw data: keep what is saved
+            log.exception("the acquisition stopped")
+            self.acquisition_error = f"acquisition stopped: {type(e).__name__}: {e}"
         finally:
             ev.frameReady.disconnect(self._on_frame)
+
+    def _check_space(self) -> int:
+        """Refuse a run the disk cannot hold; return the bytes one frame needs."""
+        core = self.core
+        raw = core.getImageWidth() * core.getImageHeight() * core.getBytesPerPixel()
+        per_frame = raw + (4 * raw // core.getBytesPerPixel() if self.pipeline else 0)
+        free = shutil.disk_usage(self.folder.path).free
+        need = self._planned * per_frame + _RESERVE
+        if need > free:
+            raise ValueError(
+                f"{self.folder.path} has {free / 1e9:.2f} GB free, but {self._planned} frames "
+                f"need about {need / 1e9:.2f} GB (raw and restored); free space, "
+                "choose another --out, or acquire fewer frames"
+            )
+        return per_frame
 
     def _on_frame(self, img: Any, event: MDAEvent, *_: Any) -> None:
         self.frame_times.append(time.perf_counter())
         self.indices.append(event_index(event))
         if self.pipeline is None:
             self.events.frameAcquired.emit(len(self.indices), self._planned)
+        free = shutil.disk_usage(self.folder.path).free
+        if free < _RESERVE + 4 * self._frame_bytes and not self.acquisition_error:
+            # Frames that cannot be saved are not worth the light: stop, keep what is saved.
+            self.acquisition_error = (
+                f"acquisition stopped after {len(self.indices)} frames: the disk under "
+                f"{self.folder.path} is full ({free / 1e6:.0f} MB free)"
+            )
+            log.error(self.acquisition_error)
+            self.core.mda.cancel()
+
+    @property
+    def _engine(self) -> SafeEngine:
+        engine = self.core.mda.engine
+        assert isinstance(engine, SafeEngine)
+        return engine
 
     def cancel(self) -> None:
         """Stop the acquisition, or the catch-up; the run stays resumable (any thread)."""
@@ -148,12 +197,17 @@ class LiveSession:
     def finish(self) -> dict[str, Any]:
         """Catch up (unless cancelled), write the outputs and return the summary."""
         raw = RawData(self.folder.raw) if self.indices else None
-        restored = None
+        restored, errors = None, [self.acquisition_error] if self.acquisition_error else []
         if self.pipeline is not None:
-            if self._cancelled.is_set():
+            try:
+                if self._cancelled.is_set():
+                    self.pipeline.suspend()
+                else:
+                    restored = self.pipeline.finish(raw)
+            except OSError as e:  # a full disk under the restored file: resumable
+                log.exception("finishing the restored file failed")
+                errors.append(f"restored output not finished: {e}")
                 self.pipeline.suspend()
-            else:
-                restored = self.pipeline.finish(raw)
         cancelled = self._cancelled.is_set() or (self.pipeline is not None and restored is None)
         if self.pipeline is None:
             state = "cancelled" if self._cancelled.is_set() else "acquired"
@@ -169,6 +223,10 @@ class LiveSession:
             state=state,
         )
         summary["frames_acquired"] = len(self.indices)
+        faults = self._engine.faults[self._faults_before :]
+        summary["frames_skipped_hardware"] = len(faults)
+        summary["errors"] = [*errors, *summary["errors"], *faults]
+        summary["acquisition_error"] = self.acquisition_error or None
         if self.interrupted:
             summary["signal"] = self.interrupted
         summary["outputs"] = self._outputs(restored)
@@ -185,8 +243,12 @@ class LiveSession:
         return out
 
     def _close(self, summary: dict[str, Any]) -> dict[str, Any]:
-        self.folder.summary.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        self.folder.write_manifest(state=summary["state"])
+        try:
+            self.folder.summary.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+            self.folder.write_manifest(state=summary["state"])
+        except OSError as e:  # the summary is still returned (and printed by the CLI)
+            log.exception("writing the summary failed")
+            summary["errors"].append(f"cannot write {self.folder.summary}: {e}")
         self.events.finished.emit(summary)
         return summary
 

@@ -145,23 +145,29 @@ class RestoredWriter:
     def close(self, records: list[FrameRecord]) -> Path:
         """Trim to the acquired frames, write the final TIFF and the full table.
 
-        A frame whose raw data never reached the disk (mode ``lost``) is NaN.
+        Plane k is the sequence's frame k. A frame that was never acquired (a hardware
+        fault skipped it) or whose raw data never reached the disk is NaN: no plane
+        is invented.
         """
         import tifffile
 
-        n = len(records)
-        lost = {r.frame for r in records if r.mode == "lost"}
+        kept = {r.frame for r in records if r.mode != "lost"}
+        n = max((r.frame for r in records), default=-1) + 1
         nan = np.full(self.shape[1:], np.nan, np.float32)
-        planes = (nan if k in lost else self.read(k) for k in range(n))  # one at a time
+        planes = (self.read(k) if k in kept else nan for k in range(n))  # one at a time
         tmp = self.path.with_name(self.path.name + ".writing")
-        tifffile.imwrite(
-            tmp,
-            planes,
-            shape=(n, *self.shape[1:]),
-            dtype=np.float32,
-            photometric="minisblack",
-            metadata={"axes": "QYX"},
-        )
+        try:
+            tifffile.imwrite(
+                tmp,
+                planes,
+                shape=(n, *self.shape[1:]),
+                dtype=np.float32,
+                photometric="minisblack",
+                metadata={"axes": "QYX"},
+            )
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the .partial file is kept, for a resume
+            raise
         with self._lock:
             os.replace(tmp, self.path)  # the final name only ever holds a complete file
             os.close(self._fd)  # type: ignore[arg-type]
