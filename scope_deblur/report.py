@@ -9,7 +9,7 @@ import numpy as np
 
 from .live import FrameRecord
 
-__all__ = ["plot_confusion", "plot_run", "save_defocus_map"]
+__all__ = ["plot_confusion", "plot_run", "plot_soak", "save_defocus_map"]
 
 
 def plot_run(records: Sequence[FrameRecord], path: Path) -> Path:
@@ -94,5 +94,36 @@ def plot_confusion(panels: dict[str, np.ndarray], classes: Sequence[str], path: 
         ax.set_yticks(ticks, classes, fontsize=7)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction of the true class")
     fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_soak(result: dict, path: Path) -> Path:
+    """Plot a soak's memory, open files and queue depth against frames acquired."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = result["samples"]
+    frames = [s["frames"] for s in samples]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, constrained_layout=True)
+    ax1.plot(frames, [s["rss_mb"] for s in samples], color="tab:blue", label="resident")
+    ax1.plot(frames, [s["rss_anon_mb"] for s in samples], color="tab:orange", label="anonymous")
+    ax1.axvline(result["frames"] // 10, color="gray", lw=0.8, ls=":", label="end of warm-up")
+    ax1.set_ylabel("memory (MB)")
+    ax1.set_ylim(bottom=0)
+    ax1.legend(loc="lower right", frameon=False)
+    ax2.plot(frames, [s["fds"] for s in samples], color="tab:gray", label="open files")
+    ax2.plot(frames, [s["queue_depth"] for s in samples], color="tab:green", label="queue depth")
+    ax2.set_xlabel("frames acquired")
+    ax2.legend(loc="upper right", frameon=False)
+    fig.suptitle(
+        f"soak: {result['frames']} frames, {result['method']} on {result['device']}, "
+        f"{result['frames_lost']} lost"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,5 +1,5 @@
 import pytest
-from scope_deblur.bench import bench_latency, bench_live
+from scope_deblur.bench import bench_latency, bench_live, bench_soak, process_sample
 
 KEYS = {
     "size",
@@ -61,3 +61,24 @@ def test_bench_live_counts_every_frame():
     assert on["frames_restored_live"] + on["frames_caught_up"] == 6
     assert on["frames_failed"] == 0
     assert on["achieved_fps"] == pytest.approx(20, rel=0.5)
+
+
+def test_bench_soak_samples_memory_files_and_queue(tmp_path):
+    result = bench_soak(40, method="none", device="cpu", out=tmp_path / "soak", every_s=0.2)
+    assert result["frames_acquired"] == result["frames_saved_raw"] == 40
+    assert result["frames_lost"] == 0 and result["frames_restored"] == 40
+    samples = result["samples"]
+    assert len(samples) >= 3
+    assert [s["frames"] for s in samples] == sorted(s["frames"] for s in samples)
+    assert all(s["rss_mb"] >= s["rss_anon_mb"] > 0 and s["fds"] > 0 for s in samples)
+    assert 0 <= result["queue_depth_max"] <= 4  # the session's queue bound
+    assert (tmp_path / "soak" / "raw.ome.zarr").is_dir()  # kept where asked
+
+
+def test_process_sample_sees_an_allocation():
+    import numpy as np
+
+    before = process_sample()["rss_anon_mb"]
+    block = np.ones(64 << 20, dtype=np.uint8)  # 64 MB, touched
+    assert process_sample()["rss_anon_mb"] - before > 50
+    del block

@@ -52,6 +52,7 @@ def test_every_raw_frame_saved_and_restored(demo_core, oracle, tmp_path, fmt):
     assert json.loads((tmp_path / "summary.json").read_text())["frames_restored"] == 9
 
 
+@pytest.mark.faults
 def test_slow_restorer_does_not_slow_acquisition(demo_core, oracle, tmp_path):
     n, interval = 16, 0.1
     seq = useq.MDASequence(time_plan={"interval": interval, "loops": n})
@@ -133,6 +134,7 @@ class Broken(ScaleRestorer):
         return self.output(frame)
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     ("output", "error"),
     [
@@ -153,6 +155,7 @@ def test_a_bad_restoration_is_never_written_as_a_result(demo_core, oracle, tmp_p
     np.testing.assert_array_equal(tifffile.imread(summary["outputs"]["restored"]), expected)
 
 
+@pytest.mark.faults
 def test_cancel_leaves_a_resumable_run_and_resume_completes_it(demo_core, oracle, tmp_path):
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 200})
     session = _session(demo_core, oracle, ScaleRestorer(delay_s=0.2), tmp_path, queue_size=1)
@@ -178,6 +181,7 @@ def test_cancel_leaves_a_resumable_run_and_resume_completes_it(demo_core, oracle
     assert again == resumed
 
 
+@pytest.mark.faults
 def test_a_hung_restorer_is_given_up_and_the_run_left_resumable(demo_core, oracle, tmp_path):
     release = threading.Event()
 
@@ -200,6 +204,7 @@ def test_a_hung_restorer_is_given_up_and_the_run_left_resumable(demo_core, oracl
     assert resumed["frames_restored"] == 6
 
 
+@pytest.mark.faults
 def test_pause_does_not_lose_frames(demo_core, oracle, tmp_path):
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 8})
     session = _session(demo_core, oracle, ScaleRestorer(), tmp_path)

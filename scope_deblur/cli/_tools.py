@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -223,16 +224,40 @@ def bench(
     live: bool = typer.Option(False, "--live", help="Live throughput on the demo instead."),
     fps: str = typer.Option("10,20,50", help="With --live: frame rates to stream."),
     frames: int = typer.Option(100, min=2, help="With --live: frames per stream."),
-    method: str = typer.Option("fusion", help="The fusion network to time: fusion or fusion-fast."),
+    soak: int = typer.Option(
+        None, min=20, help="Soak: stream this many demo frames at top rate; watch memory."
+    ),
+    soak_out: Path = typer.Option(
+        None, help="With --soak: keep the run here, and write soak.json and soak.png beside it."
+    ),
+    method: str = typer.Option(
+        "fusion", help="The fusion network to time: fusion or fusion-fast (--soak: any method)."
+    ),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
     ),
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Time estimation and restoration per frame size, or live throughput (--live)."""
-    from ..bench import bench_latency, bench_live
-    from ..methods import FUSION_METHODS
+    """Time estimation and restoration per frame size, live throughput (--live), or a soak."""
+    from ..bench import bench_latency, bench_live, bench_soak
+    from ..methods import FUSION_METHODS, METHODS
 
+    if soak is not None:
+        if method not in METHODS:
+            raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+        with bar("soaking") as (update,):
+            result = bench_soak(soak, method=method, device=device, out=soak_out, progress=update)
+        if soak_out is not None:
+            from ..report import plot_soak
+
+            (soak_out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
+            result["plot"] = str(plot_soak(result, soak_out / "soak.png"))
+        shown = {k: v for k, v in result.items() if k != "samples"}
+        if json_:
+            print_json(shown)
+        else:
+            err.print_json(data=shown)
+        return
     # Bad input fails here, before any progress bar.
     frame_sizes, rates = _sizes(sizes), _rates(fps)
     if method not in FUSION_METHODS:

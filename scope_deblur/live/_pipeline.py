@@ -156,6 +156,11 @@ class LivePipeline:
         self._by_frame[rec.frame] = rec
         self.indices[rec.frame] = dict(index)
 
+    @property
+    def queue_depth(self) -> int:
+        """Frames waiting for the worker now."""
+        return self._queue.qsize()
+
     # --- MDA hooks (acquisition thread: cheap, never blocking) -----------------
     @contextmanager
     def connected(self, core: CMMCorePlus) -> Iterator[LivePipeline]:
