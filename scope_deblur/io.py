@@ -1,21 +1,72 @@
-"""Reading and validating 2-D frames and stacks of them, writing float32 TIFFs."""
+"""Reading and validating 2-D frames and stacks of them, writing float32 TIFFs.
+
+Stacks are read and written one plane at a time (:class:`ImageStack`,
+:func:`write_stack`), so that a stack never has to fit in memory whole. Every file is
+written under a temporary name beside its own (``NAME.partial``) and moved into place
+when complete, so that a crash never leaves half a file under the final name.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
-__all__ = ["check_frame", "read_image", "read_planes", "write_tiff"]
+from .budget import check_memory
 
-_READABLE = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
+__all__ = [
+    "ImageStack",
+    "atomic_path",
+    "check_frame",
+    "read_image",
+    "read_planes",
+    "require_file",
+    "write_stack",
+]
+
+_TIFF = {".tif", ".tiff"}
+_READABLE = _TIFF | {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+def require_file(path: str | Path, what: str) -> Path:
+    """Return ``path`` if it names a regular file; otherwise say what ``what`` is instead.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file, or its name cannot be looked up (too long, ...).
+    IsADirectoryError
+        If ``path`` is a folder.
+    ValueError
+        If it is something else (a device, a pipe), which cannot be read as a file.
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {p}") from None
+    except (OSError, ValueError) as e:  # name too long, embedded NUL, ...
+        raise FileNotFoundError(f"cannot open {what} {p}: {getattr(e, 'strerror', e)}") from e
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{what} {p} is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{what} {p} is not a regular file")
+    return p
 
 
 def check_frame(frame: np.ndarray, *, name: str = "frame") -> np.ndarray:
     """Return ``frame`` as a float32 2-D array, or raise ``ValueError`` saying why not.
 
-    Accepts any integer or float dtype. Rejects empty, non-2-D and non-finite frames.
+    Accepts any integer or float dtype. Rejects empty, non-2-D and non-finite frames,
+    and values beyond the float32 range.
     """
     arr = np.asarray(frame)
     if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]):
@@ -29,65 +80,152 @@ def check_frame(frame: np.ndarray, *, name: str = "frame") -> np.ndarray:
             f"{name} has unsupported dtype {arr.dtype}; "
             "give a grayscale image of integers or floats"
         )
-    out = arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf, reported below
+        out = arr.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
         bad = int((~np.isfinite(out)).sum())
-        raise ValueError(f"{name} contains {bad} NaN or infinite pixel(s)")
+        raise ValueError(f"{name} contains {bad} NaN, infinite or out-of-float32-range pixel(s)")
     return out
+
+
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log: it logs what is wrong with a file, then returns nothing."""
+    log = logging.getLogger("tifffile")
+    level, log.level = log.level, logging.CRITICAL
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+class ImageStack:
+    """The 2-D planes of one image file (TIFF, PNG, JPEG, BMP), decoded one at a time.
+
+    ``shape`` and ``axes`` (tifffile's letters: ``"YX"``, ``"TYX"``, ``"TCZYX"``, ...)
+    describe the file as stored, colour samples (RGB) averaged to grey; the last two
+    axes are y and x. Opening reads only the header. Iterating decodes one TIFF page
+    (or the one image of the other formats) at a time and yields the planes in storage
+    order, in their stored dtype (float64 for averaged colour). Use it as a context
+    manager.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        If ``path`` is not a file.
+    ValueError
+        If the file cannot be decoded, holds no 2-D image, or one page would need more
+        than the memory budget (:mod:`scope_deblur.budget`). Iterating raises it for a
+        page that cannot be decoded.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = require_file(path, "image file")
+        suffix = self.path.suffix.lower()
+        if suffix not in _READABLE:
+            raise ValueError(
+                f"cannot read {self.path}: unsupported file type {suffix!r}; "
+                f"use one of {', '.join(sorted(_READABLE))}"
+            )
+        self._file: Any = None  # a tifffile.TiffFile or a PIL image
+        self._tiff = suffix in _TIFF
+        try:
+            stored, axes, itemsize = self._open_tiff() if self._tiff else self._open_pillow()
+        except Exception as e:  # decoders raise many types (ValueError too) for corrupt files
+            self.close()
+            raise ValueError(f"cannot read {self.path}: {type(e).__name__}: {e}") from e
+        try:
+            self._check(stored, axes, itemsize)
+        except ValueError:
+            self.close()
+            raise
+
+    def _open_tiff(self) -> tuple[tuple[int, ...], str, int]:
+        import tifffile
+
+        with _quiet_tifffile():
+            self._file = tifffile.TiffFile(self.path)
+            series = self._file.series[0]
+        stored, page = tuple(series.shape), tuple(series.keyframe.shape)
+        yx = 3 if series.axes.endswith("S") else 2  # the trailing axes of one plane
+        self._pages = len(series.pages)
+        if page[-yx:] != stored[-yx:] or self._pages * math.prod(page) != math.prod(stored):
+            self._pages, page = 1, stored  # pages that are not whole planes: read at once
+        self._page = page
+        return stored, series.axes, np.dtype(series.dtype).itemsize
+
+    def _open_pillow(self) -> tuple[tuple[int, ...], str, int]:
+        from PIL import Image
+
+        self._file = Image.open(self.path)
+        bands = len(self._file.getbands())
+        self._pages, self._page = 1, (self._file.height, self._file.width, bands)[: 2 + (bands > 1)]
+        return self._page, "YXS" if bands > 1 else "YX", 4  # at most 4 bytes a sample
+
+    def _check(self, stored: tuple[int, ...], axes: str, itemsize: int) -> None:
+        """Set ``shape`` and ``axes``; check them, and the memory one page needs."""
+        if math.prod(stored) == 0:
+            raise ValueError(f"cannot read {self.path}: the file is empty or corrupt")
+        self._colour = axes.endswith("S")
+        self.shape, self.axes = (stored[:-1], axes[:-1]) if self._colour else (stored, axes)
+        if len(self.shape) < 2:
+            raise ValueError(f"{self.path} holds an array of shape {stored}, not an image")
+        need = math.prod(self._page) * (itemsize + 8 * self._colour)  # + grey, for colour
+        check_memory(need, f"{self.path}: decoding a page of shape {self._page}")
+
+    def __len__(self) -> int:
+        """Return the number of 2-D planes."""
+        return math.prod(self.shape[:-2])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield each 2-D plane, decoding one page at a time."""
+        for k in range(self._pages):
+            data = self._read(k)
+            if self._colour:
+                data = data[..., :3].mean(axis=-1)
+            yield from data.reshape(-1, *self.shape[-2:])
+
+    def _read(self, k: int) -> np.ndarray:
+        """Decode page ``k`` (of the first series of a TIFF)."""
+        try:
+            if not self._tiff:
+                return np.asarray(self._file).reshape(self._page)
+            series = self._file.series[0]
+            with _quiet_tifffile():
+                data = series.asarray(key=k) if self._pages > 1 else series.asarray()
+            return np.asarray(data).reshape(self._page)
+        except Exception as e:  # a corrupt page, found only when it is decoded
+            raise ValueError(f"cannot read {self.path} page {k}: {type(e).__name__}: {e}") from e
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> ImageStack:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def read_planes(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an image file as stored: one 2-D plane, or a stack of planes.
 
-    Returns the array and its axes in tifffile's letters (``"YX"``, ``"TYX"``,
-    ``"TCZYX"``, ...). The last two axes are y and x; a time-lapse, z-stack or
-    channel stack keeps its leading axes. Colour samples (RGB) are averaged to grey.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file cannot be decoded or holds no 2-D image.
+    Returns the array and its axes (see :class:`ImageStack`, which raises the same
+    errors). A time-lapse, z-stack or channel stack keeps its leading axes; colour
+    samples (RGB) are averaged to grey.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no such image file: {p}")
-    try:
-        if p.suffix.lower() in {".tif", ".tiff"}:
-            import tifffile
-
-            log = logging.getLogger("tifffile")  # it logs, then returns nothing
-            level, log.level = log.level, logging.CRITICAL
-            try:
-                with tifffile.TiffFile(p) as tif:
-                    series = tif.series[0]
-                    arr, axes = series.asarray(), series.axes
-            finally:
-                log.setLevel(level)
-        elif p.suffix.lower() in _READABLE:
-            from PIL import Image
-
-            with Image.open(p) as im:
-                arr = np.asarray(im)
-            axes = "YXS" if arr.ndim == 3 else "YX"
-        else:
-            raise ValueError(
-                f"cannot read {p}: unsupported file type {p.suffix!r}; "
-                f"use one of {', '.join(sorted(_READABLE))}"
-            )
-    except ValueError:
-        raise
-    except Exception as e:  # decoders raise many types for corrupt files
-        raise ValueError(f"cannot read {p}: {type(e).__name__}: {e}") from e
-    arr = np.asarray(arr)
-    if arr.size == 0:
-        raise ValueError(f"cannot read {p}: the file is empty or corrupt")
-    if axes.endswith("S"):
-        arr, axes = arr[..., :3].mean(axis=-1), axes[:-1]
-    if arr.ndim < 2:
-        raise ValueError(f"{p} holds an array of shape {arr.shape}, not an image")
-    return arr, axes
+    with ImageStack(path) as stack:
+        planes = iter(stack)
+        first = next(planes)
+        out = np.empty((len(stack), *first.shape), first.dtype)
+        out[0] = first
+        for k, plane in enumerate(planes, 1):
+            out[k] = plane
+        return out.reshape(stack.shape), stack.axes
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -109,11 +247,43 @@ def read_image(path: str | Path) -> np.ndarray:
     return arr
 
 
-def write_tiff(path: str | Path, image: np.ndarray, *, metadata: dict | None = None) -> Path:
-    """Write ``image`` as a float32 TIFF (creating parent folders) and return its path."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield ``NAME.partial`` beside ``path``; when the block ends, move it onto ``path``.
+
+    The file is synced before the move, so ``path`` is either absent (or as it was) or
+    complete. If the block raises, the partial file is removed.
+    """
+    p = Path(path)
+    partial = p.with_name(p.name + ".partial")
+    try:
+        yield partial
+        with open(partial, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(partial, p)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def write_stack(
+    path: str | Path, planes: Iterable[np.ndarray], shape: tuple[int, ...], axes: str
+) -> Path:
+    """Write ``planes`` (2-D, in storage order) as one float32 TIFF of ``shape``.
+
+    The planes are written as they come, so ``planes`` can be a generator that makes
+    them one at a time; the axes (``"TYX"``, ...) are stored as tifffile metadata for
+    stacks. The file appears under ``path`` only when complete (:func:`atomic_path`).
+    Returns ``path``.
+    """
     import tifffile
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(p, np.asarray(image, dtype=np.float32), metadata=metadata)
+    big = math.prod(shape) * 4 > 2**32 - 2**25  # tifffile's own threshold for BigTIFF
+    metadata = {"axes": axes} if len(shape) > 2 else None
+    as_float = (np.asarray(a, dtype=np.float32) for a in planes)
+    with atomic_path(p) as partial, tifffile.TiffWriter(partial, bigtiff=big) as tif:
+        tif.write(
+            as_float, shape=shape, dtype=np.float32, photometric="minisblack", metadata=metadata
+        )
     return p

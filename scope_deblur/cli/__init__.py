@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from ..errors import one_line
 from . import _acquire, _calibrate, _demo, _gui, _images, _resume, _tools
 
 __all__ = ["app", "main"]
@@ -26,15 +27,14 @@ for module in (_demo, _images, _acquire, _resume, _calibrate, _tools, _gui):
     module.register(app)
 
 _BAD_INPUT = (
-    ValueError,
+    ValueError,  # pydantic's ValidationError too: it names the field
     FileNotFoundError,
+    FileExistsError,
     NotADirectoryError,
     IsADirectoryError,
     PermissionError,
-    KeyError,
-    TypeError,
-    RuntimeError,
 )
+"""What bad input raises. Anything else (KeyError, TypeError, RuntimeError, ...) is a bug."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,14 +44,13 @@ def main(argv: list[str] | None = None) -> None:
     except _BAD_INPUT as e:
         if os.environ.get("SCOPE_DEBLUR_DEBUG"):
             raise
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"scope-deblur: error: {message}", file=sys.stderr)
+        print(f"scope-deblur: error: {one_line(e)}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as e:  # a bug, not bad input: still one line, exit 1
         if os.environ.get("SCOPE_DEBLUR_DEBUG"):
             raise
         print(
-            f"scope-deblur: internal error: {type(e).__name__}: {e} "
+            f"scope-deblur: internal error: {type(e).__name__}: {one_line(e)} "
             "(set SCOPE_DEBLUR_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )

@@ -1,52 +1,40 @@
-"""``scope-deblur estimate`` and ``scope-deblur restore`` on image files."""
+"""``scope-deblur estimate`` and ``scope-deblur restore`` on image files.
+
+Before any model is loaded, both read every plane of every input once, check the
+memory that one plane will need against the budget (:mod:`scope_deblur.budget`) and
+check where the outputs go (:mod:`._outputs`): bad input fails at once, in one line.
+Stacks are read, restored and written one plane at a time. A plane that the restorer
+cannot restore (an exception, NaN or infinite pixels, a wrong shape) is written
+unrestored and reported; the command then exits 1.
+"""
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 
+from ..budget import check_memory, restore_bytes
+from ..io import ImageStack, check_frame, write_stack
+from ._outputs import check_folder, output_paths
 from ._progress import bar, err, print_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from ..optics import OpticsProfile
+    from ..protocols import DefocusEstimator, Restorer
 
 _FILES = typer.Argument(
     ..., help="Image files (TIFF, PNG): 2-D planes, or stacks whose planes are taken one by one."
 )
-
-
-def _planes(path: Path) -> tuple[np.ndarray, str, list[np.ndarray]]:
-    """Read ``path``; return the stored array, its axes and its checked float32 planes."""
-    from ..io import check_frame, read_planes
-
-    stored, axes = read_planes(path)
-    flat = stored.reshape(-1, *stored.shape[-2:])
-    many = len(flat) > 1
-    return (
-        stored,
-        axes,
-        [
-            check_frame(a, name=f"{path} plane {k}" if many else str(path))
-            for k, a in enumerate(flat)
-        ],
-    )
-
-
-def _check_paths(paths: list[Path]) -> int:
-    """Fail on the first missing or unusable input, before any work is done.
-
-    Returns the number of planes in all the files.
-    """
-    return sum(len(_planes(p)[2]) for p in paths)
-
-
-def _where(path: Path, k: int, n: int) -> dict:
-    """Return the ``path`` key of one result, and its ``plane`` index in a stack."""
-    return {"path": str(path), "plane": k} if n > 1 else {"path": str(path)}
-
+_OVERWRITE = typer.Option(
+    False, "--overwrite", help="Replace existing outputs (never a file that is also an input)."
+)
 
 PROFILE_OPTION = typer.Option(
     None,
@@ -55,54 +43,149 @@ PROFILE_OPTION = typer.Option(
 
 
 def load_profile_option(path: Path | None) -> OpticsProfile | None:
+    """Return the optics profile at ``path``, or None when no path is given."""
     from ..optics import load_profile
 
     return None if path is None else load_profile(path)
 
 
+def _name(path: Path, k: int, n: int) -> str:
+    """Name plane ``k`` of the ``n`` in ``path`` in messages."""
+    return f"{path} plane {k}" if n > 1 else str(path)
+
+
+def _check_inputs(paths: list[Path]) -> list[tuple[int, ...]]:
+    """Read every plane once, one at a time; fail on the first unusable one.
+
+    Returns each file's shape as stored (colour averaged away).
+    """
+    shapes = []
+    for p in paths:
+        with ImageStack(p) as stack:
+            for k, plane in enumerate(stack):
+                check_frame(plane, name=_name(p, k, len(stack)))
+            shapes.append(stack.shape)
+    return shapes
+
+
+def _where(path: Path, k: int, n: int) -> dict:
+    """Return the ``path`` key of one result, and its ``plane`` index in a stack."""
+    return {"path": str(path), "plane": k} if n > 1 else {"path": str(path)}
+
+
+def _label(result: dict) -> str:
+    """Name the plane of one result in messages."""
+    return result["path"] + (f" plane {result['plane']}" if "plane" in result else "")
+
+
 def estimate(
     paths: list[Path] = _FILES,
-    pixel_size: float | None = typer.Option(None, help="Pixel size of the images (µm)."),
+    pixel_size: float | None = typer.Option(
+        None, min=0, help="Pixel size of the images (µm, positive)."
+    ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    map_dir: Path | None = typer.Option(None, help="Also write each defocus map as a PNG here."),
+    map_dir: Path | None = typer.Option(
+        None,
+        help="Also write each defocus map here as STEM_defocus.png (STEM_pK_defocus.png for "
+        "plane K of a stack; repeated names get -2, -3, ...).",
+    ),
+    overwrite: bool = _OVERWRITE,
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """Estimate each image's |defocus| in µm with DelpNet (each plane of a stack)."""
+    """Estimate each image's |defocus| in µm with DelpNet (each plane of a stack).
+
+    Work that would need more memory than $SCOPE_DEBLUR_MEMORY_BUDGET_GB (default:
+    half the RAM), such as a large --pixel-size, is refused before it starts.
+    """
+    from ..estimation import check_estimate_memory
     from ..methods import build_estimator
+    from ..report import save_defocus_map
 
     optics_profile = load_profile_option(profile)
-    total = _check_paths(paths)
+    shapes = _check_inputs(paths)
+    pixel_um = pixel_size
+    if pixel_um is None and optics_profile is not None:
+        pixel_um = optics_profile.optics.pixel_um
+    for p, shape in zip(paths, shapes, strict=True):
+        check_estimate_memory(shape, pixel_um, str(p))
+    counts = [math.prod(s[:-2]) for s in shapes]
+    maps: Iterator[Path] = iter(())
+    if map_dir is not None:
+        names = [
+            f"{p.stem}_p{k}_defocus.png" if n > 1 else f"{p.stem}_defocus.png"
+            for p, n in zip(paths, counts, strict=True)
+            for k in range(n)
+        ]
+        maps = iter(output_paths(map_dir, names, paths, overwrite=overwrite, option="--map-dir"))
+        check_folder(map_dir, "--map-dir")
     estimator = build_estimator(device, pixel_um=pixel_size, profile=optics_profile)
     results: list[dict] = []
     with bar("estimating") as (update,):
         for p in paths:
-            planes = _planes(p)[2]
-            for k, plane in enumerate(planes):
-                est = estimator.estimate(plane)
-                results.append(
-                    {
-                        **_where(p, k, len(planes)),
-                        "defocus_um": None if est.defocus_um is None else round(est.defocus_um, 3),
-                        "confidence": round(est.confidence, 4),
-                        "foreground_fraction": round(est.foreground_fraction, 4),
-                    }
-                )
-                if map_dir is not None and est.defocus_map is not None:
-                    from ..report import save_defocus_map
-
-                    stem = f"{p.stem}_p{k}" if len(planes) > 1 else p.stem
-                    save_defocus_map(
-                        est.defocus_map, Path(map_dir) / f"{stem}_defocus.png", title=p.name
+            with ImageStack(p) as stack:
+                for k, plane in enumerate(stack):
+                    est = estimator.estimate(plane)
+                    defocus = None if est.defocus_um is None else round(est.defocus_um, 3)
+                    results.append(
+                        {
+                            **_where(p, k, len(stack)),
+                            "defocus_um": defocus,
+                            "confidence": round(est.confidence, 4),
+                            "foreground_fraction": round(est.foreground_fraction, 4),
+                        }
                     )
-                update(len(results), total)
+                    target = next(maps, None)
+                    if target is not None and est.defocus_map is not None:
+                        save_defocus_map(est.defocus_map, target, title=p.name)
+                    update(len(results), sum(counts))
     if json_:
         print_json(results)
     else:
         for r in results:
             d = "background" if r["defocus_um"] is None else f"{r['defocus_um']:.1f} µm"
-            where = r["path"] + (f" plane {r['plane']}" if "plane" in r else "")
-            err.print(f"{where}: |defocus| {d} (confidence {r['confidence']:.2f})")
+            err.print(f"{_label(r)}: |defocus| {d} (confidence {r['confidence']:.2f})")
+
+
+def _restore_plane(
+    restorer: Restorer, plane: np.ndarray, estimator: DefocusEstimator
+) -> tuple[np.ndarray, dict]:
+    """Restore one checked plane; return the result and its JSON fields.
+
+    If the restorer fails (raises, or returns non-finite pixels or another shape), the
+    plane comes back unrestored and the fields carry an ``error``.
+    """
+    est = estimator.estimate(plane)
+    fields = {"defocus_um": est.defocus_um, "confidence": round(est.confidence, 4)}
+    try:
+        out = np.asarray(restorer.restore(plane, est))
+    except Exception as e:  # a restorer's bug must not lose the plane
+        return plane, {**fields, "error": f"{type(e).__name__}: {e}"}
+    if out.shape != plane.shape:
+        return plane, {**fields, "error": f"restorer returned shape {out.shape}, not {plane.shape}"}
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = out.astype(np.float32, copy=False)
+    bad = int(out.size - np.isfinite(out).sum())
+    if bad:
+        return plane, {**fields, "error": f"restorer returned {bad} NaN or infinite pixel(s)"}
+    return out, fields
+
+
+def _restored(
+    stack: ImageStack,
+    common: dict,
+    restorer: Restorer,
+    estimator: DefocusEstimator,
+    results: list[dict],
+    tick: Callable[[], None],
+) -> Iterator[np.ndarray]:
+    """Yield each plane of ``stack`` restored, adding one result per plane to ``results``."""
+    for k, raw in enumerate(stack):
+        plane = check_frame(raw, name=_name(stack.path, k, len(stack)))
+        out, fields = _restore_plane(restorer, plane, estimator)
+        results.append({**_where(stack.path, k, len(stack)), **common, **fields})
+        tick()
+        yield out
 
 
 def restore(
@@ -114,50 +197,64 @@ def restore(
     ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    overwrite: bool = _OVERWRITE,
     json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Restore images; writes OUTPUT/<stem>.tif, float32, same shape and units.
 
     A stack (time-lapse, z-stack, channels) is restored plane by plane, each at its
-    own estimated defocus. With --profile the restorers use the calibrated PSF
-    (fusion and fusion-fast become fusion-known and fusion-known-fast).
+    own estimated defocus. Inputs with the same stem get <stem>-2.tif, <stem>-3.tif,
+    ... in the order given. No output replaces an input, nor an existing file without
+    --overwrite. With --profile the restorers use the calibrated PSF (fusion and
+    fusion-fast become fusion-known and fusion-known-fast). Work that would need more
+    memory than $SCOPE_DEBLUR_MEMORY_BUDGET_GB (default: half the RAM) is refused
+    before it starts. A plane the restorer fails on is written unrestored, and the
+    command exits 1.
     """
-    from ..io import write_tiff
+    from ..estimation import check_estimate_memory
     from ..methods import build_estimator, build_restorer
 
     optics_profile = load_profile_option(profile)
-    total = _check_paths(paths)
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"-o must be a folder, but {output} is a file")
+    shapes = _check_inputs(paths)
+    pixel_um = optics_profile.optics.pixel_um if optics_profile else None
+    for p, shape in zip(paths, shapes, strict=True):
+        check_estimate_memory(shape, pixel_um, str(p))
+        check_memory(restore_bytes(shape), f"{p}: restoring a {shape[-2]}×{shape[-1]} plane")
+    names = [f"{p.stem}.tif" for p in paths]
+    targets = output_paths(output, names, paths, overwrite=overwrite, option="-o")
+    check_folder(output, "-o")
     restorer = build_restorer(method, device, profile=optics_profile)
     estimator = build_estimator(device, profile=optics_profile)
+    total = sum(math.prod(s[:-2]) for s in shapes)
     results: list[dict] = []
     with bar("restoring") as (update,):
-        for p in paths:
-            stored, axes, planes = _planes(p)
-            restored = np.empty(stored.shape, np.float32)
-            flat = restored.reshape(-1, *stored.shape[-2:])
-            target = output / f"{p.stem}.tif"
-            for k, plane in enumerate(planes):
-                est = estimator.estimate(plane)
-                flat[k] = restorer.restore(plane, est)
-                results.append(
-                    {
-                        **_where(p, k, len(planes)),
-                        "output": str(target),
-                        "method": restorer.name,
-                        "defocus_um": est.defocus_um,
-                        "confidence": round(est.confidence, 4),
-                    }
+        for p, target in zip(paths, targets, strict=True):
+            common = {"output": str(target), "method": restorer.name}
+            with ImageStack(p) as stack:
+                planes = _restored(
+                    stack, common, restorer, estimator, results, lambda: update(len(results), total)
                 )
-                update(len(results), total)
-            write_tiff(target, restored, metadata={"axes": axes} if restored.ndim > 2 else None)
+                write_stack(target, planes, stack.shape, stack.axes)
     if json_:
         print_json(results)
     else:
         for r in results:
             if r.get("plane", 0) == 0:
                 err.print(f"{r['path']} → {r['output']}")
+    _report_failures(results, restorer.name)
+
+
+def _report_failures(results: list[dict], method: str) -> None:
+    """Exit 1 with one line if any plane could not be restored."""
+    failed = [r for r in results if "error" in r]
+    if failed:
+        print(
+            f"scope-deblur: internal error: the {method} restorer failed on {len(failed)} of "
+            f"{len(results)} planes, which were written unrestored (first: {_label(failed[0])}: "
+            f"{failed[0]['error']})",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,33 +9,82 @@ optics (:meth:`~scope_deblur.optics.OpticsProfile.defocus_from_nominal`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..budget import check_memory
+from ..io import check_frame
 from ..optics import BBBC006_OPTICS
 
 if TYPE_CHECKING:
     from ..optics import OpticsProfile
     from ..protocols import DefocusEstimate, DefocusEstimator
 
-__all__ = ["RescaledEstimator"]
+__all__ = ["RescaledEstimator", "check_estimate_memory", "estimate_bytes"]
+
+_BYTES_PER_NETWORK_PIXEL = 160
+"""DelpNet's peak memory per pixel it sees (its patches, normalised, and the activations
+of all of them at once). Measured on the CPU at 1–6 Mpixel: 82–85 bytes in bf16, 147
+in float32."""
+_BYTES_PER_FRAME_PIXEL = 32
+"""Per pixel of the frame itself: the float64 copies that resampling and resizing the
+defocus map back make."""
 
 
-def _resample(image: np.ndarray, pixel_um: float, model_pixel_um: float) -> np.ndarray:
-    """Resample ``image`` from ``pixel_um`` to ``model_pixel_um`` pixels (float32)."""
-    if abs(pixel_um / model_pixel_um - 1) < 1e-3:
+def _scale(pixel_um: float | None) -> float:
+    """Return the resampling factor to DelpNet's pixel; check ``pixel_um``."""
+    if pixel_um is None:
+        return 1.0
+    if not (pixel_um > 0 and math.isfinite(pixel_um)):
+        raise ValueError(f"--pixel-size must be a positive number of µm, got {pixel_um}")
+    return pixel_um / BBBC006_OPTICS.pixel_um
+
+
+def _seen(shape: tuple[int, ...], pixel_um: float | None) -> tuple[float, float]:
+    """Return about the height and width that DelpNet sees of a frame of ``shape``."""
+    scale = _scale(pixel_um)
+    return max(shape[-2] * scale, 1.0), max(shape[-1] * scale, 1.0)  # floats: may be huge
+
+
+def estimate_bytes(shape: tuple[int, ...], pixel_um: float | None = None) -> float:
+    """Return about how many bytes estimating one frame of ``shape`` needs at its peak.
+
+    ``pixel_um`` is the frame's pixel size; the frame is resampled to DelpNet's, so a
+    large pixel size multiplies the pixels the network sees by its square.
+
+    Raises
+    ------
+    ValueError
+        If ``pixel_um`` is not a positive number.
+    """
+    h, w = _seen(shape, pixel_um)
+    return _BYTES_PER_NETWORK_PIXEL * h * w + _BYTES_PER_FRAME_PIXEL * math.prod(shape[-2:])
+
+
+def check_estimate_memory(shape: tuple[int, ...], pixel_um: float | None, name: str) -> None:
+    """Raise ``ValueError`` if estimating a ``shape`` frame needs more than the budget.
+
+    ``name`` names the frame in the message (``"x.tif"``); see :mod:`scope_deblur.budget`.
+    """
+    what = f"{name}: estimating a {shape[-2]}×{shape[-1]} plane"
+    if pixel_um is not None:
+        h, w = _seen(shape, pixel_um)
+        what += f" of {pixel_um:g} µm pixels (resampled to DelpNet's {h:.0f}×{w:.0f})"
+    check_memory(estimate_bytes(shape, pixel_um), what)
+
+
+def _resample(image: np.ndarray, pixel_um: float) -> np.ndarray:
+    """Resample ``image`` from ``pixel_um`` pixels to DelpNet's (float32)."""
+    scale = _scale(pixel_um)
+    if abs(scale - 1) < 1e-3:
         return image
     from skimage.transform import rescale
 
-    return rescale(
-        image,
-        pixel_um / model_pixel_um,
-        order=1,
-        preserve_range=True,
-        anti_aliasing=pixel_um < model_pixel_um,
-    ).astype(np.float32)
+    out = rescale(image, scale, order=1, preserve_range=True, anti_aliasing=scale < 1)
+    return out.astype(np.float32)
 
 
 class RescaledEstimator:
@@ -48,8 +97,7 @@ class RescaledEstimator:
         pixel_um: float | None = None,
         profile: OpticsProfile | None = None,
     ) -> None:
-        if pixel_um is not None and not pixel_um > 0:
-            raise ValueError(f"--pixel-size must be positive, got {pixel_um} µm")
+        _scale(pixel_um)  # checks it
         self.inner = inner
         self.name = inner.name
         self.pixel_um = pixel_um or (profile.optics.pixel_um if profile else None)
@@ -59,7 +107,9 @@ class RescaledEstimator:
         """Estimate ``frame``; the defocus map comes back at its resolution."""
         x = np.asarray(frame)
         if self.pixel_um is not None:
-            x = _resample(x.astype(np.float32), self.pixel_um, BBBC006_OPTICS.pixel_um)
+            x = check_frame(x)
+            check_estimate_memory(x.shape, self.pixel_um, "frame")  # before resampling it
+            x = _resample(x, self.pixel_um)
         est = self.inner.estimate(x)
         dmap = est.defocus_map
         if dmap is not None and dmap.shape != frame.shape:

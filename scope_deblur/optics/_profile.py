@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..errors import field_error
+from ..io import require_file
 from ._family import PsfParams, pupil_psf
 from ._psf import BBBC006_OPTICS, Optics, born_wolf_psf
 
@@ -87,18 +89,16 @@ def load_profile(path: str | Path) -> OpticsProfile:
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    FileNotFoundError, IsADirectoryError
+        If there is no such file.
     ValueError
         If it is not a valid profile (with what is wrong and what to do).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"optics profile not found: {p}")
+    p = require_file(path, "optics profile")
     try:
-        return OpticsProfile.model_validate_json(p.read_text())
-    except (ValidationError, UnicodeDecodeError) as e:
-        first = str(e).splitlines()[0]
+        return OpticsProfile.model_validate_json(p.read_bytes())
+    except ValidationError as e:
         raise ValueError(
-            f"{p} is not an optics profile ({first}); write one with `scope-deblur calibrate`"
+            f"{p} is not an optics profile: {field_error(e)}; "
+            "write one with `scope-deblur calibrate`"
         ) from e
