@@ -70,3 +70,17 @@ def oracle(demo_core):
     from scope_deblur.demo import demo_camera
 
     return OracleEstimator(demo_camera(demo_core))
+
+
+def read_run(path, indices):
+    """Stack the frames at the MDA ``indices`` of raw or restored data; NaN where missing."""
+    from scope_deblur.live import RawData
+
+    data = RawData(path, indices)
+    first = next(data.read(i) for i in indices if data.has(i))
+    return np.stack(
+        [
+            data.read(i).astype(np.float32) if data.has(i) else np.full(first.shape, np.nan)
+            for i in indices
+        ]
+    )

@@ -60,7 +60,7 @@ def test_bench_live_counts_every_frame():
     assert on["frames_acquired"] == on["frames_saved_raw"] == 6
     assert on["frames_restored_live"] + on["frames_caught_up"] == 6
     assert on["frames_failed"] == 0
-    assert on["achieved_fps"] == pytest.approx(20, rel=0.5)
+    assert on["achieved_fps"] > 0.5 * off["achieved_fps"]  # restoration does not set the pace
 
 
 def test_bench_soak_samples_memory_files_and_queue(tmp_path):

@@ -108,7 +108,7 @@ def test_short_acquisition_completes(qtbot, demo_core, oracle, tmp_path, no_netw
     assert "Run complete" in w.summary_label.text() and "5 acquired" in w.summary_label.text()
     assert "acquired <b>5</b>" in w.status.text()
     assert w.progress.value() == w.progress.maximum() == 5  # the bar ends full
-    assert (tmp_path / next(p.name for p in tmp_path.iterdir()) / "restored.ome.tif").is_file()
+    assert (tmp_path / next(p.name for p in tmp_path.iterdir()) / "restored.ome.zarr").is_dir()
     assert w.last_error == ""
     w.close()
     assert w._mmc is None  # released its core

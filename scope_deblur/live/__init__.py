@@ -3,8 +3,8 @@
 from ._core import load_config, open_core
 from ._events import LiveEvents
 from ._folder import RunFolder, check_writable
-from ._pipeline import LivePipeline, Scorer, event_index
-from ._raw import RAW_NAMES, RawData, raw_path
+from ._pipeline import LivePipeline, Scorer
+from ._raw import RAW_NAMES, RawData, event_index, raw_path
 from ._resume import resume_run
 from ._session import LiveSession
 from ._summary import summarize

@@ -1,7 +1,8 @@
 """A run folder: raw data, restored frames, table, summary and the run's manifest.
 
     OUT/raw.ome.zarr (or raw.ome.tif)   written by pymmcore-plus, never by us
-    OUT/restored.ome.tif                complete only when the run is (``.partial`` before)
+    OUT/restored.ome.zarr (.ome.tif)    same dimensions; complete only when the run is
+    OUT/restored.partial.tif            the working file until then
     OUT/frames.csv  OUT/summary.json
     OUT/run.json                        what ``scope-deblur resume`` needs to finish the run
 
@@ -66,8 +67,8 @@ class RunFolder:
 
     @property
     def restored(self) -> Path:
-        """The restored frames (float32 OME-TIFF, in acquisition order)."""
-        return self.path / "restored.ome.tif"
+        """The restored frames (float32, the raw data's dimensions and format)."""
+        return self.path / RAW_NAMES[self.fmt].replace("raw", "restored")
 
     @property
     def table(self) -> Path:
@@ -87,7 +88,8 @@ class RunFolder:
     def existing(self) -> list[str]:
         """Return the names of the run files already in the folder."""
         names = [*RAW_NAMES.values(), "raw", _MANIFEST, "frames.csv", "summary.json"]
-        names += [self.restored.name, partial_path(self.restored).name]
+        names += [n.replace("raw", "restored") for n in (*RAW_NAMES.values(), "raw")]
+        names += [partial_path(self.restored).name, ".restored-writing"]
         return [n for n in names if (self.path / n).exists()]
 
     def check(self, *, overwrite: bool = False) -> list[str]:

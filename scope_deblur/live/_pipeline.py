@@ -34,14 +34,15 @@ from ..protocols import (
     WarmsUp,
 )
 from ._events import LiveEvents
-from ._raw import RawData
+from ._raw import RawData, event_index
+from ._restored import RestoredLayout, write_restored
 from ._writer import FrameRecord, RestoredWriter
 
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
     from useq import MDAEvent, MDASequence
 
-__all__ = ["LivePipeline", "Scorer", "event_index"]
+__all__ = ["LivePipeline", "Scorer"]
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,6 @@ DONE = ("live", "catch-up")
 """Record modes of a restored frame (``passthrough``: stored unrestored, with an error)."""
 
 
-def event_index(event: MDAEvent) -> dict[str, int]:
-    """Return an MDA event's index with plain string keys (``{"t": 3, "z": 1}``)."""
-    return {str(getattr(a, "value", a)): int(v) for a, v in event.index.items()}
-
-
 class LivePipeline:
     """Estimate and restore MDA frames on a worker thread while acquisition runs.
 
@@ -67,8 +63,8 @@ class LivePipeline:
         Gives each frame's defocus.
     restorer : Restorer
         Restores each frame (gets the frame and its estimate).
-    out : Path
-        Restored frames go to ``out`` (a ``.tif`` path); the table beside it.
+    layout : RestoredLayout
+        Where the restored output goes (the table beside it) and its dimensions.
     queue_size : int
         Frames that may wait for the worker before live frames are skipped.
     batch_size : int
@@ -89,7 +85,7 @@ class LivePipeline:
         self,
         estimator: DefocusEstimator,
         restorer: Restorer,
-        out: Path,
+        layout: RestoredLayout,
         *,
         queue_size: int = 4,
         batch_size: int = 1,
@@ -103,7 +99,7 @@ class LivePipeline:
             )
         self.estimator, self.restorer, self.scorer = estimator, restorer, scorer
         self.events = events or LiveEvents()
-        self.out = Path(out)
+        self.layout = layout
         self.batch_size = batch_size
         self.records: list[FrameRecord] = []
         """One per acquired frame, in acquisition order; ``frame`` is its place in the
@@ -129,7 +125,7 @@ class LivePipeline:
         cls,
         estimator: DefocusEstimator,
         restorer: Restorer,
-        out: Path,
+        layout: RestoredLayout,
         acquired: Mapping[int, Mapping[str, int]],
         done: Mapping[int, FrameRecord],
         planned: int,
@@ -141,7 +137,7 @@ class LivePipeline:
         index, of the ``planned`` frames; ``done`` holds the table's records of the
         frames already restored (they are kept as they are).
         """
-        self = cls(estimator, restorer, out, **kwargs)
+        self = cls(estimator, restorer, layout, **kwargs)
         self._resume, self._planned = True, planned
         for k in sorted(acquired):
             rec = done.get(k)
@@ -185,6 +181,7 @@ class LivePipeline:
 
     def _on_started(self, sequence: MDASequence, *_: Any) -> None:
         self._places = {_key(event_index(e)): i for i, e in enumerate(sequence)}
+        self.layout.sequence = sequence
         self._planned = len(self._places)
         self._start_worker()
 
@@ -192,11 +189,14 @@ class LivePipeline:
         self._worker = threading.Thread(target=self._work, name="scope-deblur-worker", daemon=True)
         self._worker.start()
 
-    def _on_frame(self, img: np.ndarray, event: MDAEvent, *_: Any) -> None:
+    def _on_frame(self, img: np.ndarray, event: MDAEvent, *meta: Any) -> None:
         self.frame_times.append(time.perf_counter())
         index = event_index(event)
         k = self._places.get(_key(index), max(self._by_frame, default=-1) + 1)
-        self._add(FrameRecord(frame=k, index=_fmt_index(index)), index)
+        rec = FrameRecord(frame=k, index=_fmt_index(index))
+        if meta:
+            _describe(rec, meta[0])
+        self._add(rec, index)
         try:
             self._queue.put_nowait((k, img.copy(), time.perf_counter(), "live"))
         except queue.Full:
@@ -225,9 +225,7 @@ class LivePipeline:
             if self._hung:  # given up on while it ran: leave quietly
                 return
 
-    def _restore(
-        self, frames: list[np.ndarray]
-    ) -> tuple[list[DefocusEstimate], list[np.ndarray]]:
+    def _restore(self, frames: list[np.ndarray]) -> tuple[list[DefocusEstimate], list[np.ndarray]]:
         estimates = [self.estimator.estimate(frame) for frame in frames]
         if isinstance(self.restorer, BatchRestorer) and len(frames) > 1:
             outputs = list(self.restorer.restore_batch(frames, estimates))
@@ -242,7 +240,8 @@ class LivePipeline:
         # thread, and the catch-up's frames go through the same restoration.
         if self._writer is None:
             n = max(self._planned, max(self._by_frame) + 1)
-            self._writer = RestoredWriter(self.out, n, batch[0][1].shape[-2:], resume=self._resume)
+            shape = batch[0][1].shape[-2:]
+            self._writer = RestoredWriter(self.layout.path, n, shape, resume=self._resume)
         frames = [frame for _, frame, _, _ in batch]
         self._busy = (time.monotonic(), [k for k, *_ in batch])
         try:
@@ -357,12 +356,17 @@ class LivePipeline:
                 return None
         if self._writer is None:  # a resumed run whose frames were all restored already
             if raw is None:
-                raise ValueError(f"no restored frame was written to {self.out}")
+                raise ValueError(f"no restored frame was written to {self.layout.path}")
             shape = raw.read(next(iter(self.indices.values()))).shape[-2:]
-            self._writer = RestoredWriter(self.out, self._planned, shape, resume=self._resume)
+            self._writer = RestoredWriter(
+                self.layout.path, self._planned, shape, resume=self._resume
+            )
         if self.scorer is not None and raw is not None:
             self._score(raw, self._writer)
-        return self._writer.close(self.records)
+        writer = self._writer
+        path = write_restored(self.layout, writer.shape[1:], self._by_frame, writer.read)
+        writer.close(self.records)
+        return path
 
     def suspend(self) -> None:
         """Stop without a catch-up, leaving the run resumable (``.partial`` and table)."""
@@ -389,6 +393,13 @@ def _check_output(frame: np.ndarray, out: np.ndarray) -> None:
         raise ValueError(f"restorer returned shape {out.shape} for a {frame.shape} frame")
     if not np.isfinite(out).all():
         raise ValueError(f"restorer returned {int((~np.isfinite(out)).sum())} NaN/inf pixels")
+
+
+def _describe(rec: FrameRecord, meta: Mapping[str, Any]) -> None:
+    """Copy a frame's time and stage position from pymmcore-plus's frame metadata."""
+    rec.time_s = float(meta.get("runner_time_ms", np.nan)) / 1e3
+    position = meta.get("position") or {}
+    rec.x_um, rec.y_um, rec.z_um = (float(position.get(a, np.nan)) for a in "xyz")
 
 
 def _key(index: Mapping[str, int]) -> tuple[tuple[str, int], ...]:

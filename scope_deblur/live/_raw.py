@@ -16,16 +16,24 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["RAW_NAMES", "RawData", "raw_path"]
+if TYPE_CHECKING:
+    from useq import MDAEvent
+
+__all__ = ["RAW_NAMES", "RawData", "event_index", "raw_path"]
 
 RAW_NAMES = {"ome-zarr": "raw.ome.zarr", "ome-tiff": "raw.ome.tif"}
 """The raw data's name in a run folder, per ``--format``."""
 
 Index = Mapping[str, int]
+
+
+def event_index(event: MDAEvent) -> dict[str, int]:
+    """Return an MDA event's index with plain string keys (``{"t": 3, "z": 1}``)."""
+    return {str(getattr(a, "value", a)): int(v) for a, v in event.index.items()}
 
 
 def raw_path(folder: Path, fmt: str) -> Path:
@@ -44,11 +52,19 @@ class RawData:
         ``raw.ome.zarr`` (folder), ``raw.ome.tif`` (file), or the folder of per-position
         files ``raw/raw_p000.ome.tif`` that pymmcore-plus writes for multi-position runs
         (give ``raw.ome.tif``; the folder is found).
+    sequence : iterable of MDA indices, optional
+        The run's events in order. Needed when positions have grid plans: the writer
+        stores each (position, grid point) as a position of its own, in the order they
+        are first acquired.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sequence: Iterable[Index] | None = None) -> None:
         path = Path(path)
         self.path = path
+        self._order: dict[tuple[int, int | None], int] = {}
+        for index in sequence or ():
+            key = (int(index.get("p", 0)), _grid(index))
+            self._order.setdefault(key, len(self._order))
         if path.suffix == ".zarr" or (path / "zarr.json").is_file():
             self._positions: list[_Array] = _zarr_positions(path)
         else:
@@ -68,13 +84,29 @@ class RawData:
             raise LookupError(f"{self.path}: frame {dict(index)} was never written")
         return pos.read(index)
 
+    def files(self) -> list[tuple[Path, str, tuple[int, ...]]]:
+        """Return each position's file (or Zarr array), axes before y and x, and sizes."""
+        return [(p.path, "".join(p.axes), p.shape) for p in self._positions]
+
+    def locate(self, index: Index) -> tuple[int, tuple[int, ...]] | None:
+        """Return (position, coordinates) where the frame at MDA ``index`` is stored."""
+        pos = self._position(index)
+        coords = pos._coords(index) if pos is not None else None
+        return None if pos is None or coords is None else (self._positions.index(pos), coords)
+
     def count(self, indices: Iterable[Index]) -> int:
         """Return how many of ``indices`` (e.g. a sequence's events) are on disk."""
         return sum(self.has(i) for i in indices)
 
     def _position(self, index: Index) -> _Array | None:
         p = int(index.get("p", 0))
+        p = self._order.get((p, _grid(index)), p)
         return self._positions[p] if p < len(self._positions) else None
+
+
+def _grid(index: Index) -> int | None:
+    g = index.get("g")
+    return None if g is None else int(g)
 
 
 class _Array:
@@ -82,12 +114,12 @@ class _Array:
 
     torn = ""
 
-    def __init__(self, axes: list[str], shape: tuple[int, ...]) -> None:
-        self.axes, self.shape = axes, shape
+    def __init__(self, path: Path, axes: list[str], shape: tuple[int, ...]) -> None:
+        self.path, self.axes, self.shape = path, axes, shape
 
     def _coords(self, index: Index) -> tuple[int, ...] | None:
         coords = tuple(int(index.get(a, 0)) for a in self.axes)
-        extra = {k for k, v in index.items() if k not in self.axes and k != "p" and v}
+        extra = {k for k, v in index.items() if k not in self.axes and k not in "pg" and v}
         if extra or any(not 0 <= c < n for c, n in zip(coords, self.shape, strict=True)):
             return None
         return coords
@@ -113,8 +145,10 @@ def _zarr_positions(root: Path) -> list[_Array]:
     if not (root / "zarr.json").is_file():
         raise FileNotFoundError(f"no OME-Zarr raw data at {root} (no zarr.json)")
     ome = _json(root / "zarr.json").get("attributes", {}).get("ome", {})
-    if "bioformats2raw.layout" in ome:  # one image group per position: 0/, 1/, ...
-        groups = sorted((d for d in root.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
+    if "bioformats2raw.layout" in ome:  # one image group per position, listed in OME/
+        series = root / "OME" / "zarr.json"
+        names = _json(series).get("attributes", {}).get("ome", {}).get("series", [])
+        groups = [root / str(name) for name in names]
     else:
         groups = [root]
     arrays: list[_Array] = []
@@ -139,13 +173,12 @@ class _ZarrArray(_Array):
         self._prefix = ["c"] if enc.get("name", "default") == "default" else []
         self._chunk = meta["chunk_grid"]["configuration"]["chunk_shape"]
         full = tuple(meta["shape"])
-        super().__init__([str(n) for n in names[:-2]], full[:-2])
+        super().__init__(path, [str(n) for n in names[:-2]], full[:-2])
         self._frame_chunks = [
             (y, x)
             for y in range(-(-full[-2] // self._chunk[-2]))
             for x in range(-(-full[-1] // self._chunk[-1]))
         ]
-        self.path = path
         self._store: Any = None
 
     def has(self, index: Index) -> bool:
@@ -207,8 +240,8 @@ class _TiffArray(_Array):
             raise ValueError(f"cannot read raw file {path}: {e}") from e
         finally:
             log.setLevel(level)
-        super().__init__(list(series.axes[:-2].lower()), tuple(series.shape[:-2]))
-        self.path, self._frame, self._dtype = path, tuple(series.shape[-2:]), dtype
+        super().__init__(path, list(series.axes[:-2].lower()), tuple(series.shape[:-2]))
+        self._frame, self._dtype = tuple(series.shape[-2:]), dtype
         expected = int(np.prod(self.shape, dtype=np.int64))
         self._offset = offset
         self.present = pages

@@ -14,8 +14,9 @@ from typing import Any
 from ..protocols import DefocusEstimator, Restorer
 from ._events import LiveEvents
 from ._folder import RunFolder
-from ._pipeline import LivePipeline, event_index
-from ._raw import RawData
+from ._pipeline import LivePipeline
+from ._raw import RawData, event_index
+from ._restored import RestoredLayout
 from ._summary import summarize
 from ._writer import partial_path, read_table
 
@@ -46,20 +47,23 @@ def resume_run(
     except (KeyError, ValueError) as e:
         raise ValueError(f"{folder.manifest} holds no readable sequence: {e}") from e
     indices = [event_index(e) for e in sequence]
-    raw = RawData(folder.raw)
+    raw = RawData(folder.raw, indices)
     acquired = {k: index for k, index in enumerate(indices) if raw.has(index)}
     if not acquired:
         raise ValueError(f"{folder.raw} holds no frame: nothing to restore")
     done = read_table(folder.table) if folder.table.is_file() else {}
-    if folder.restored.is_file() and not partial_path(folder.restored).is_file():
+    if folder.restored.exists() and not partial_path(folder.restored).is_file():
         # Killed after the restored file was completed: only the summary is missing.
         restored: Path | None = folder.restored
         records = [done[k] for k in sorted(done)]
     else:
+        layout = RestoredLayout(
+            folder.restored, folder.fmt, folder.raw, sequence, manifest.get("pixel_size_um")
+        )
         pipeline = LivePipeline.resuming(
             estimator,
             restorer,
-            folder.restored,
+            layout,
             acquired,
             done,
             planned=len(indices),

@@ -29,8 +29,9 @@ from ..protocols import DefocusEstimator, Restorer
 from ._engine import SafeEngine
 from ._events import LiveEvents
 from ._folder import RunFolder
-from ._pipeline import LivePipeline, Scorer, event_index
-from ._raw import RawData
+from ._pipeline import LivePipeline, Scorer
+from ._raw import RawData, event_index
+from ._restored import RestoredLayout
 from ._summary import summarize
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class LiveSession:
         if (estimator is None) != (restorer is None):
             raise ValueError("give both an estimator and a restorer, or neither")
         self.core, self.folder, self.device = core, folder, device
+        self.pixel_size_um = core.getPixelSizeUm() or None
+        """The camera's pixel size in the sample, from the core's pixel-size config."""
         self.events = LiveEvents()
         self.settings = dict(settings or {})
         self.pipeline = (
@@ -93,7 +96,9 @@ class LiveSession:
             else LivePipeline(
                 estimator,
                 restorer,
-                folder.restored,
+                RestoredLayout(
+                    folder.restored, folder.fmt, folder.raw, pixel_size_um=self.pixel_size_um
+                ),
                 queue_size=queue_size,
                 batch_size=batch_size,
                 timeout_s=timeout_s,
@@ -108,6 +113,7 @@ class LiveSession:
         self.acquisition_error = ""
         """Why the MDA stopped early (an exception from the sink or engine), else empty."""
         self._planned = 0
+        self._events: list[dict[str, int]] = []
         self._faults_before = 0
         self._frame_bytes = 0
         self._cancelled = threading.Event()
@@ -125,13 +131,15 @@ class LiveSession:
     def acquire(self, sequence: MDASequence, *, overwrite: bool = False) -> None:
         """Run the MDA only, raw data to the folder, live restoration beside it."""
         self.folder.create(overwrite=overwrite)
-        self._planned = sum(1 for _ in sequence)
+        self._events = [event_index(e) for e in sequence]
+        self._planned = len(self._events)
         self._frame_bytes = self._check_space()
         self.folder.write_manifest(
             state="acquiring",
             sequence=sequence.model_dump(mode="json", exclude_unset=True),
             restore=self.pipeline is not None,
             device=self.device,
+            pixel_size_um=self.pixel_size_um,
             **self.settings,
         )
         if not isinstance(self.core.mda.engine, SafeEngine):
@@ -196,7 +204,7 @@ class LiveSession:
 
     def finish(self) -> dict[str, Any]:
         """Catch up (unless cancelled), write the outputs and return the summary."""
-        raw = RawData(self.folder.raw) if self.indices else None
+        raw = RawData(self.folder.raw, self._events) if self.indices else None
         restored, errors = None, [self.acquisition_error] if self.acquisition_error else []
         if self.pipeline is not None:
             try:

@@ -1,11 +1,12 @@
-"""The second writer: restored frames and their per-frame table.
+"""The second writer: restored frames and their per-frame table, while the run goes on.
 
 Restored frames arrive out of order (live frames first, skipped ones after the
-catch-up pass), so they go to a memory-mapped float32 TIFF indexed by acquisition
-order, which is trimmed to the frames actually acquired when the run ends. The
+catch-up pass), so they go to a flat float32 TIFF working file with one plane per
+frame of the sequence (``restored.partial.tif``). When the run completes, the final
+output is written from it (``write_restored``) and the working file removed. The
 table is CSV, one row per frame, written in full at the end and also appended to
 as rows arrive, after the frame itself, so that a crash leaves what was done on
-disk: a row in the table means its frame is in the ``.partial`` file, and
+disk: a row in the table means its frame is in the working file, and
 ``scope-deblur resume`` reopens both (``resume=True``) to finish the rest.
 """
 
@@ -42,12 +43,16 @@ class FrameRecord:
     psnr_restored_db: float = float("nan")
     ssim_input: float = float("nan")
     ssim_restored: float = float("nan")
+    time_s: float = float("nan")
+    x_um: float = float("nan")
+    y_um: float = float("nan")
+    z_um: float = float("nan")
     error: str = ""
 
 
 def partial_path(path: Path) -> Path:
-    """Return where the restored file ``path`` is built until the run completes."""
-    return path.with_name(path.name + ".partial")
+    """Return the working file of the restored output ``path`` until the run completes."""
+    return path.with_name(path.name.split(".")[0] + ".partial.tif")
 
 
 def read_table(path: Path) -> dict[int, FrameRecord]:
@@ -142,39 +147,14 @@ class RestoredWriter:
                 os.close(self._fd)
                 self._fd = None
 
-    def close(self, records: list[FrameRecord]) -> Path:
-        """Trim to the acquired frames, write the final TIFF and the full table.
-
-        Plane k is the sequence's frame k. A frame that was never acquired (a hardware
-        fault skipped it) or whose raw data never reached the disk is NaN: no plane
-        is invented.
-        """
-        import tifffile
-
-        kept = {r.frame for r in records if r.mode != "lost"}
-        n = max((r.frame for r in records), default=-1) + 1
-        nan = np.full(self.shape[1:], np.nan, np.float32)
-        planes = (self.read(k) if k in kept else nan for k in range(n))  # one at a time
-        tmp = self.path.with_name(self.path.name + ".writing")
-        try:
-            tifffile.imwrite(
-                tmp,
-                planes,
-                shape=(n, *self.shape[1:]),
-                dtype=np.float32,
-                photometric="minisblack",
-                metadata={"axes": "QYX"},
-            )
-        except OSError:
-            tmp.unlink(missing_ok=True)  # the .partial file is kept, for a resume
-            raise
+    def close(self, records: list[FrameRecord]) -> None:
+        """Write the full table, then remove the working file (the output is written)."""
         with self._lock:
-            os.replace(tmp, self.path)  # the final name only ever holds a complete file
-            os.close(self._fd)  # type: ignore[arg-type]
-            self._fd = None
-            self._partial.unlink(missing_ok=True)
             with open(self.table_path, "w", newline="") as f:
                 w = csv.DictWriter(f, self._names)
                 w.writeheader()
                 w.writerows(asdict(r) for r in records)
-        return self.path
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._partial.unlink(missing_ok=True)
