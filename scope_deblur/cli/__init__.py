@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"scope-deblur: error: {one_line(e)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as e:  # the machine, not the input nor a bug: a full disk, an I/O error
+        if os.environ.get("SCOPE_DEBLUR_DEBUG"):
+            raise
+        print(f"scope-deblur: error: {one_line(e)}", file=sys.stderr)
+        raise SystemExit(1) from None
     except Exception as e:  # a bug, not bad input: still one line, exit 1
         if os.environ.get("SCOPE_DEBLUR_DEBUG"):
             raise

@@ -16,13 +16,17 @@ def load_sequence(path: Path) -> Any:
     """Read a useq ``MDASequence`` from YAML or JSON."""
     import useq
 
-    if not path.is_file():
-        raise FileNotFoundError(f"no such sequence file: {path}")
+    from ..errors import one_line
+    from ..io import require_file
+
+    require_file(path, "sequence file")
     try:
-        return useq.MDASequence.from_file(path)
-    except Exception as e:
-        first = str(e).splitlines()[0]
-        raise ValueError(f"cannot read sequence {path}: {first}") from e
+        sequence = useq.MDASequence.from_file(path)
+    except Exception as e:  # YAML, JSON and pydantic errors: name the file and the field
+        raise ValueError(f"cannot read sequence {path}: {one_line(e)}") from e
+    if sum(1 for _ in sequence) == 0:
+        raise ValueError(f"sequence {path} has no frames to acquire")
+    return sequence
 
 
 def acquire(
@@ -59,7 +63,11 @@ def acquire(
             if restore
             else None
         )
-        estimator = build_estimator(dev, profile=optics_profile) if restore else None
+        # Without a profile, DelpNet reads frames at the pixel size the core reports.
+        pixel_um = None if optics_profile else (core.getPixelSizeUm() or None)
+        estimator = (
+            build_estimator(dev, pixel_um=pixel_um, profile=optics_profile) if restore else None
+        )
         if restore and compile_:
             err.print("compiling the fusion network before the first frame (15-30 s once)")
         session = LiveSession(

@@ -45,7 +45,7 @@ def gui(
     try:
         from scope_deblur_gui import run_app
     except ImportError as e:
-        raise RuntimeError(
+        raise ValueError(
             f"the GUI needs the optional Qt dependencies ({e}); pip install 'scope-deblur[gui]'"
         ) from e
     code = run_app(

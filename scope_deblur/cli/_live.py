@@ -38,15 +38,27 @@ def session_progress() -> Iterator[Callable[[LiveEvents], None]]:
 
 
 def end_of_run(summary: dict[str, Any], folder: Any) -> None:
-    """Exit 130 (SIGINT) or 143 (SIGTERM) with one line if the run was interrupted."""
-    if summary.get("state") != "interrupted":
+    """Exit with one line if the run did not complete.
+
+    130 (SIGINT) or 143 (SIGTERM) for a signal; 1 when the acquisition stopped on a
+    fault (a full disk, hardware) or the restoration could not be finished. Either
+    way the raw data is kept and the line says how to finish the run.
+    """
+    signal_name, error = summary.get("signal"), summary.get("acquisition_error")
+    if summary.get("state") != "interrupted" and not error:
         return
-    name = summary.get("signal") or "cancel"
-    err.print(
-        f"interrupted ({name}) after {summary['frames_acquired']} frames; "
-        f"{summary['frames_saved_raw']} raw frames are saved in {summary['outputs']['raw']}; "
-        f"finish the restoration with: scope-deblur resume {folder}",
-        soft_wrap=True,
-    )
-    signum = getattr(signal, name, None) if name.startswith("SIG") else None
+    saved = f"{summary['frames_saved_raw']} raw frames are saved in {summary['outputs']['raw']}"
+    if summary.get("state") == "interrupted":
+        why = f"interrupted ({signal_name})" if signal_name else "restoration not finished"
+        if not signal_name and summary.get("errors"):
+            why += f": {summary['errors'][0]}"
+        err.print(
+            f"{why} after {summary['frames_acquired']} frames; {saved}; "
+            f"finish the restoration with: scope-deblur resume {folder}",
+            soft_wrap=True,
+        )
+    else:
+        done = "; all of them restored" if summary.get("state") == "complete" else ""
+        err.print(f"{error}; {saved}{done}", soft_wrap=True)
+    signum = getattr(signal, signal_name, None) if signal_name else None
     raise SystemExit(128 + int(signum) if signum is not None else 1)
