@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,9 +44,10 @@ def load_demo_core(world: DemoWorld | None = None, core: UniMMCore | None = None
     props = "".join(f"#py Property,{lab},World,{name}\n" for lab in labels)
     text = text.replace(init, props + init, 1)
     core = core or UniMMCore()
-    from pymmcore_plus.experimental.unicore.core._config import load_from_string
-
-    load_from_string(core, text, str(DEMO_CONFIG))
+    with tempfile.TemporaryDirectory() as tmp:  # the public loader reads files only
+        config = Path(tmp) / DEMO_CONFIG.name
+        config.write_text(text)
+        core.loadSystemConfiguration(str(config))
     define_pixel_size(core)
     return core
 
