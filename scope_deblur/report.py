@@ -110,7 +110,7 @@ def plot_soak(result: dict, path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, constrained_layout=True)
     ax1.plot(frames, [s["rss_mb"] for s in samples], color="tab:blue", label="resident")
     ax1.plot(frames, [s["rss_anon_mb"] for s in samples], color="tab:orange", label="anonymous")
-    ax1.axvline(result["frames"] // 10, color="gray", lw=0.8, ls=":", label="end of warm-up")
+    ax1.axvline(result["warm_up_frames"], color="gray", lw=0.8, ls=":", label="end of warm-up")
     ax1.set_ylabel("memory (MB)")
     ax1.set_ylim(bottom=0)
     ax1.legend(loc="lower right", frameon=False)

@@ -205,15 +205,16 @@ def test_sigkill_loses_no_saved_frame_and_resume_completes(tmp_path, fmt):
     assert sorted(rows) == present and all(rows[k].mode == done[k].mode for k in done)
 
 
-def test_sigint_stops_cleanly_with_exit_130_and_a_resumable_run(tmp_path):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_and_sigterm_stop_cleanly_and_leave_a_resumable_run(tmp_path, sig, code):
     out = tmp_path / "run"
     proc = _demo(out, "ome-zarr")
     _wait_for_frames(out, "ome-zarr", 10, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     last = [ln for ln in stderr.splitlines() if ln.strip()][-1]
-    assert "interrupted (SIGINT)" in last and f"scope-deblur resume {out}" in last
+    assert f"interrupted ({sig.name})" in last and f"scope-deblur resume {out}" in last
     resumed = _cli("resume", out, "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert '"state": "complete"' in resumed.stdout
