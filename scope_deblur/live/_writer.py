@@ -26,7 +26,7 @@ __all__ = ["FrameRecord", "RestoredWriter", "partial_path", "read_table"]
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class FrameRecord:
     """What happened to one acquired frame."""
 
