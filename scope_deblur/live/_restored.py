@@ -104,9 +104,7 @@ def _zarr_like_raw(
 ) -> Path:
     import tensorstore as ts
 
-    assert layout.sequence is not None
-    indices = [event_index(e) for e in layout.sequence]
-    raw = RawData(layout.raw, indices)
+    raw, where = _locations(layout, records)
     staging = _staging(layout)
     root = staging / layout.path.name
     for meta_file in layout.raw.rglob("zarr.json"):  # the hierarchy and its metadata
@@ -119,17 +117,28 @@ def _zarr_like_raw(
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(json.dumps(meta))
     stores: dict[int, Any] = {}
-    for k, rec in sorted(records.items()):
-        loc = raw.locate(indices[k]) if rec.mode != "lost" else None
-        if loc is None:
-            continue
-        p, coords = loc
+    for (p, coords), k in sorted(where.items(), key=lambda item: item[1]):
         if p not in stores:
             array = root / raw.files()[p][0].relative_to(layout.raw)
             spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(array)}}
             stores[p] = ts.open(spec, write=True).result()
         stores[p][coords].write(np.asarray(plane(k), np.float32)).result()  # one at a time
     return _publish(staging, layout)
+
+
+def _locations(
+    layout: RestoredLayout, records: Mapping[int, FrameRecord]
+) -> tuple[RawData, dict[tuple[int, tuple[int, ...]], int]]:
+    """Return the raw data, and where (position, coordinates) each kept frame k is stored."""
+    assert layout.sequence is not None
+    indices = [event_index(e) for e in layout.sequence]
+    raw = RawData(layout.raw, indices)
+    where = {}
+    for k, rec in records.items():
+        loc = raw.locate(indices[k]) if rec.mode != "lost" else None
+        if loc is not None:
+            where[loc] = k
+    return raw, where
 
 
 def _table(records: Mapping[int, FrameRecord]) -> list[dict[str, Any]]:
@@ -147,14 +156,7 @@ def _tiff_like_raw(
 ) -> Path:
     import tifffile
 
-    assert layout.sequence is not None
-    indices = [event_index(e) for e in layout.sequence]
-    raw = RawData(layout.raw, indices)
-    where: dict[tuple[int, tuple[int, ...]], int] = {}
-    for k, rec in records.items():
-        loc = raw.locate(indices[k]) if rec.mode != "lost" else None
-        if loc is not None:
-            where[loc] = k
+    raw, where = _locations(layout, records)
     staging = _staging(layout)
     nan = np.full(shape, np.nan, np.float32)
     px = {"PhysicalSizeX": layout.pixel_size_um, "PhysicalSizeY": layout.pixel_size_um}
