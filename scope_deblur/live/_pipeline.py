@@ -108,7 +108,6 @@ class LivePipeline:
         self._by_frame: dict[int, FrameRecord] = {}
         self._places: dict[tuple[tuple[str, int], ...], int] = {}
         self.skipped: list[int] = []
-        self.frame_times: list[float] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._writer: RestoredWriter | None = None
         self._planned = 0
@@ -190,7 +189,6 @@ class LivePipeline:
         self._worker.start()
 
     def _on_frame(self, img: np.ndarray, event: MDAEvent, *meta: Any) -> None:
-        self.frame_times.append(time.perf_counter())
         index = event_index(event)
         k = self._places.get(_key(index), max(self._by_frame, default=-1) + 1)
         rec = FrameRecord(frame=k, index=_fmt_index(index))
