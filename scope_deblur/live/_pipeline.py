@@ -34,7 +34,7 @@ from ..protocols import (
     WarmsUp,
 )
 from ._events import LiveEvents
-from ._raw import RawData, event_index
+from ._raw import RawData, event_index, index_key
 from ._restored import RestoredLayout, write_restored
 from ._writer import FrameRecord, RestoredWriter
 
@@ -107,6 +107,7 @@ class LivePipeline:
         self.indices: dict[int, dict[str, int]] = {}
         self._by_frame: dict[int, FrameRecord] = {}
         self._places: dict[tuple[tuple[str, int], ...], int] = {}
+        self._events: list[dict[str, int]] = []
         self.skipped: list[int] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._writer: RestoredWriter | None = None
@@ -143,13 +144,13 @@ class LivePipeline:
             if rec is None or rec.mode not in DONE:
                 rec = FrameRecord(frame=k, index=_fmt_index(acquired[k]))
                 self.skipped.append(k)
-            self._add(rec, acquired[k])
+            self._add(rec, dict(acquired[k]))
         return self
 
-    def _add(self, rec: FrameRecord, index: Mapping[str, int]) -> None:
+    def _add(self, rec: FrameRecord, index: dict[str, int]) -> None:
         self.records.append(rec)
         self._by_frame[rec.frame] = rec
-        self.indices[rec.frame] = dict(index)
+        self.indices[rec.frame] = index  # shared with the sequence's: nothing new per frame
 
     @property
     def queue_depth(self) -> int:
@@ -179,7 +180,8 @@ class LivePipeline:
             ev.sequenceStarted.disconnect(self._on_started)
 
     def _on_started(self, sequence: MDASequence, *_: Any) -> None:
-        self._places = {_key(event_index(e)): i for i, e in enumerate(sequence)}
+        self._events = [event_index(e) for e in sequence]  # built once: a long run keeps
+        self._places = {index_key(ix): i for i, ix in enumerate(self._events)}  # no copies
         self.layout.sequence = sequence
         self._planned = len(self._places)
         self._start_worker()
@@ -190,7 +192,11 @@ class LivePipeline:
 
     def _on_frame(self, img: np.ndarray, event: MDAEvent, *meta: Any) -> None:
         index = event_index(event)
-        k = self._places.get(_key(index), max(self._by_frame, default=-1) + 1)
+        k = self._places.get(index_key(index), -1)
+        if k < 0:  # not in the sequence (an engine that adds events): a new place
+            k = max(self._by_frame, default=-1) + 1
+        else:
+            index = self._events[k]
         rec = FrameRecord(frame=k, index=_fmt_index(index))
         if meta:
             _describe(rec, meta[0])
@@ -398,10 +404,6 @@ def _describe(rec: FrameRecord, meta: Mapping[str, Any]) -> None:
     rec.time_s = float(meta.get("runner_time_ms", np.nan)) / 1e3
     position = meta.get("position") or {}
     rec.x_um, rec.y_um, rec.z_um = (float(position.get(a, np.nan)) for a in "xyz")
-
-
-def _key(index: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(index.items()))
 
 
 def _fmt_index(index: Mapping[str, int]) -> str:

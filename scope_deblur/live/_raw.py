@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from useq import MDAEvent
 
-__all__ = ["RAW_NAMES", "RawData", "event_index", "raw_path"]
+__all__ = ["RAW_NAMES", "RawData", "event_index", "index_key", "raw_path"]
 
 RAW_NAMES = {"ome-zarr": "raw.ome.zarr", "ome-tiff": "raw.ome.tif"}
 """The raw data's name in a run folder, per ``--format``."""
@@ -34,6 +34,11 @@ Index = Mapping[str, int]
 def event_index(event: MDAEvent) -> dict[str, int]:
     """Return an MDA event's index with plain string keys (``{"t": 3, "z": 1}``)."""
     return {str(getattr(a, "value", a)): int(v) for a, v in event.index.items()}
+
+
+def index_key(index: Index) -> tuple[tuple[str, int], ...]:
+    """Return a hashable key of an MDA index (``(("t", 3), ("z", 1))``)."""
+    return tuple(sorted(index.items()))
 
 
 def raw_path(folder: Path, fmt: str) -> Path:
