@@ -30,7 +30,7 @@ from ._engine import SafeEngine
 from ._events import LiveEvents
 from ._folder import RunFolder
 from ._pipeline import LivePipeline, Scorer
-from ._raw import RawData, event_index, index_key
+from ._raw import RawData, event_index
 from ._restored import RestoredLayout
 from ._summary import summarize
 
@@ -114,7 +114,6 @@ class LiveSession:
         """Why the MDA stopped early (an exception from the sink or engine), else empty."""
         self._planned = 0
         self._events: list[dict[str, int]] = []
-        self._shared: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
         self._faults_before = 0
         self._frame_bytes = 0
         self._cancelled = threading.Event()
@@ -133,7 +132,6 @@ class LiveSession:
         """Run the MDA only, raw data to the folder, live restoration beside it."""
         self.folder.create(overwrite=overwrite)
         self._events = [event_index(e) for e in sequence]
-        self._shared = {index_key(ix): ix for ix in self._events}  # one dict per event, shared
         self._planned = len(self._events)
         self._frame_bytes = self._check_space()
         self.folder.write_manifest(
@@ -178,8 +176,7 @@ class LiveSession:
 
     def _on_frame(self, img: Any, event: MDAEvent, *_: Any) -> None:
         self.frame_times.append(time.perf_counter())
-        index = event_index(event)
-        self.indices.append(self._shared.get(index_key(index), index))
+        self.indices.append(event_index(event))
         if self.pipeline is None:
             self.events.frameAcquired.emit(len(self.indices), self._planned)
         free = shutil.disk_usage(self.folder.path).free
