@@ -12,10 +12,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "BatchEstimator",
     "BatchRestorer",
     "DefocusEstimate",
     "DefocusEstimator",
     "HashedWeights",
+    "PerChannel",
     "Restorer",
     "WarmsUp",
 ]
@@ -82,6 +84,15 @@ class BatchRestorer(Protocol):
 
 
 @runtime_checkable
+class BatchEstimator(Protocol):
+    """An estimator that estimates several frames in one pass (one network call)."""
+
+    def estimate_batch(self, frames: Sequence[np.ndarray]) -> Sequence[DefocusEstimate]:
+        """Return the estimates of ``frames``, in order."""
+        ...
+
+
+@runtime_checkable
 class WarmsUp(Protocol):
     """A restorer that prepares for a frame size before the first frame (compiles)."""
 
@@ -95,3 +106,12 @@ class HashedWeights(Protocol):
     """A restorer whose weights have a sha256, recorded with every frame it restores."""
 
     sha256: str
+
+
+@runtime_checkable
+class PerChannel(Protocol):
+    """A restorer with an entry per channel (an optics profile's channel entries)."""
+
+    def for_channel(self, channel: str | None) -> Restorer:
+        """Return the restorer for frames of ``channel`` (a preset name; None if unknown)."""
+        ...

@@ -58,6 +58,17 @@ def test_batch_matches_single(tiny: Path) -> None:
         assert single.defocus_um == pytest.approx(b.defocus_um, abs=1e-4)
 
 
+def test_rescaled_batch_matches_single(tiny: Path) -> None:
+    from scope_deblur.estimation import RescaledEstimator
+
+    est = RescaledEstimator(DelpNetEstimator(tiny, device="cpu", bf16=False), pixel_um=0.4)
+    frames = [cells((120, 200), s) for s in range(3)]
+    for f, b in zip(frames, est.estimate_batch(frames), strict=True):
+        single = est.estimate(f)
+        assert single.defocus_um == pytest.approx(b.defocus_um, abs=1e-4)
+        assert b.defocus_map.shape == f.shape  # back at the frame's resolution
+
+
 def test_patch_grid_covers_frame() -> None:
     grid = patch_grid((520, 696), 84, 84)
     assert len(grid) == 7 * 9

@@ -102,8 +102,13 @@ def test_worker_failure_is_retried_in_the_catch_up(demo_core, oracle, tmp_path):
     assert _restored(summary, session).shape == (6, 512, 512)
 
 
-def test_queued_frames_are_restored_together_when_the_restorer_batches(demo_core, oracle, tmp_path):
-    sizes = []
+def test_queued_frames_are_estimated_and_restored_together(demo_core, oracle, tmp_path):
+    sizes, estimated = [], []
+
+    class BatchingOracle(type(oracle)):
+        def estimate_batch(self, frames):
+            estimated.append(len(frames))
+            return [self.estimate(f) for f in frames]
 
     class Batching(ScaleRestorer):
         def restore_batch(self, frames, estimates):
@@ -112,12 +117,14 @@ def test_queued_frames_are_restored_together_when_the_restorer_batches(demo_core
             return [np.asarray(f, dtype=np.float32) * 0.5 for f in frames]
 
     seq = useq.MDASequence(time_plan={"interval": 0.05, "loops": 12})
+    estimator = BatchingOracle(oracle.camera)
     session = _session(
-        demo_core, oracle, Batching(delay_s=0.3), tmp_path, queue_size=16, batch_size=4
+        demo_core, estimator, Batching(delay_s=0.3), tmp_path, queue_size=16, batch_size=4
     )
     summary = session.run(seq)
     np.testing.assert_allclose(_restored(summary, session), _raw_stack(session) * 0.5)
     assert 1 < max(sizes) <= 4  # queued frames went together, never more than batch_size
+    assert estimated == [n for n in sizes if n > 1]  # one estimator call per batch
     assert all(r.mode == "live" for r in session.pipeline.records)
 
 

@@ -1,19 +1,28 @@
 """Every useq axis through one live session, on Micro-Manager's own demo config."""
 
 import json
-import re
 import threading
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 import tifffile
 import useq
-from scope_deblur.live import LiveSession, RawData, RunFolder, event_index, load_config, open_core
+from scope_deblur.live import (
+    ANNOTATION_NS,
+    LiveSession,
+    RawData,
+    RunFolder,
+    event_index,
+    load_config,
+    open_core,
+)
 from scope_deblur.protocols import DefocusEstimate
 
 from .conftest import ScaleRestorer
 
+NS = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
 MM_DEMO = Path(__import__("mm_test_adapters").__file__).parent / "libs" / "MMConfig_demo.cfg"
 
 SEQ = useq.MDASequence(
@@ -76,7 +85,58 @@ def test_positions_grid_channels_z_time_in_both_formats(tmp_path, fmt):
         scale = image["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
         assert scale["scale"][-1] == pytest.approx(pixel_um)
     else:
+        by_frame = {r.frame: r for r in session_records}
+        rows = []
         for path, *_ in restored.files():
             with tifffile.TiffFile(path) as tf:
-                found = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tf.ome_metadata)
-                assert float(found[1]) == pytest.approx(pixel_um)
+                ome = ElementTree.fromstring(tf.ome_metadata)
+            pixels = ome.find(f"{NS}Image/{NS}Pixels")
+            assert float(pixels.get("PhysicalSizeX")) == pytest.approx(pixel_um)
+            assert [c.get("Name") for c in pixels.iter(f"{NS}Channel")] == ["DAPI", "FITC"]
+            planes = list(pixels.iter(f"{NS}Plane"))
+            table = ome.find(f"{NS}StructuredAnnotations/{NS}MapAnnotation")
+            assert table.get("Namespace") == ANNOTATION_NS
+            entries = {m.get("K"): json.loads(m.text) for m in table.iter(f"{NS}M")}
+            assert len(planes) == len(entries) == 12  # 2 t x 2 c x 3 z, each with its row
+            for i, plane in enumerate(planes):
+                row = entries[f"plane {i}"]
+                rec = by_frame[row["frame"]]
+                assert float(plane.get("PositionZ")) == pytest.approx(rec.z_um)
+                assert float(plane.get("DeltaT")) == pytest.approx(rec.time_s)
+                assert row["defocus_um"] == 6.0 and row["mode"] in ("live", "catch-up")
+                rows.append(row["frame"])
+        assert sorted(rows) == list(range(36))
+
+
+class Scaling:
+    """Multiplies by its profile's wavelength (so tests can tell which entry restored)."""
+
+    def __init__(self, profile):
+        self.factor = profile.optics.wavelength_um
+        self.name = "scaling"
+
+    def restore(self, frame, estimate):
+        return np.asarray(frame, np.float32) * self.factor
+
+
+def test_each_channel_is_restored_with_its_profile_entry(tmp_path):
+    from scope_deblur.optics import NOMINAL, ChannelOptics
+    from scope_deblur.restoration import ChannelRestorers
+
+    profile = NOMINAL.model_copy(update={"channels": {"FITC": ChannelOptics(wavelength_um=0.52)}})
+    seq = useq.MDASequence(channels=SEQ.channels, time_plan={"interval": 0, "loops": 2})
+    events = [event_index(e) for e in seq]
+    with open_core(lambda: load_config(MM_DEMO)) as core:
+        session = LiveSession(
+            core,
+            RunFolder(tmp_path),
+            estimator=Constant(),
+            restorer=ChannelRestorers(Scaling, profile),
+        )
+        summary = session.run(seq)
+        del session
+    raw = RawData(tmp_path / "raw.ome.zarr", events)
+    restored = RawData(summary["outputs"]["restored"], events)
+    for index, event in zip(events, seq, strict=True):
+        factor = {"DAPI": NOMINAL.optics.wavelength_um, "FITC": 0.52}[event.channel.config]
+        np.testing.assert_allclose(restored.read(index), raw.read(index) * factor, rtol=1e-6)

@@ -10,6 +10,7 @@ optics (:meth:`~scope_deblur.optics.OpticsProfile.defocus_from_nominal`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import numpy as np
 from ..budget import check_memory
 from ..io import check_frame
 from ..optics import BBBC006_OPTICS
+from ..protocols import BatchEstimator
 
 if TYPE_CHECKING:
     from ..optics import OpticsProfile
@@ -105,17 +107,31 @@ class RescaledEstimator:
 
     def estimate(self, frame: np.ndarray) -> DefocusEstimate:
         """Estimate ``frame``; the defocus map comes back at its resolution."""
-        x = np.asarray(frame)
-        if self.pixel_um is not None:
-            x = check_frame(x)
-            check_estimate_memory(x.shape, self.pixel_um, "frame")  # before resampling it
-            x = _resample(x, self.pixel_um)
-        est = self.inner.estimate(x)
+        return self.estimate_batch([frame])[0]
+
+    def estimate_batch(self, frames: Sequence[np.ndarray]) -> list[DefocusEstimate]:
+        """Estimate several frames, in one network call when the inner estimator can."""
+        seen = [self._resampled(np.asarray(f)) for f in frames]
+        if isinstance(self.inner, BatchEstimator):
+            estimates = list(self.inner.estimate_batch(seen))
+        else:
+            estimates = [self.inner.estimate(x) for x in seen]
+        return [self._back(np.shape(f), e) for f, e in zip(frames, estimates, strict=True)]
+
+    def _resampled(self, x: np.ndarray) -> np.ndarray:
+        if self.pixel_um is None:
+            return x
+        x = check_frame(x)
+        check_estimate_memory(x.shape, self.pixel_um, "frame")  # before resampling it
+        return _resample(x, self.pixel_um)
+
+    def _back(self, shape: tuple[int, ...], est: DefocusEstimate) -> DefocusEstimate:
+        """Return ``est`` with its map at the frame's ``shape`` and µm in the profile's optics."""
         dmap = est.defocus_map
-        if dmap is not None and dmap.shape != frame.shape:
+        if dmap is not None and dmap.shape != shape:
             from skimage.transform import resize
 
-            dmap = resize(dmap, frame.shape, order=0, preserve_range=True, anti_aliasing=False)
+            dmap = resize(dmap, shape, order=0, preserve_range=True, anti_aliasing=False)
         if self.ratio == 1.0:
             return replace(est, defocus_map=dmap)
         return replace(

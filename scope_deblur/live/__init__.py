@@ -5,12 +5,14 @@ from ._events import LiveEvents
 from ._folder import RunFolder, check_writable
 from ._pipeline import LivePipeline, Scorer
 from ._raw import RAW_NAMES, RawData, event_index, raw_path
+from ._restored import ANNOTATION_NS
 from ._resume import resume_run
 from ._session import LiveSession
 from ._summary import summarize
 from ._writer import FrameRecord, RestoredWriter, read_table
 
 __all__ = [
+    "ANNOTATION_NS",
     "RAW_NAMES",
     "FrameRecord",
     "LiveEvents",

@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..protocols import (
+    BatchEstimator,
     BatchRestorer,
     DefocusEstimate,
     DefocusEstimator,
     HashedWeights,
+    PerChannel,
     Restorer,
     WarmsUp,
 )
@@ -165,9 +167,12 @@ class LivePipeline:
         The restorer is warmed up first on a frame of the camera's size (a compiled
         network compiles then), so that the first live frames are not late.
         """
-        if isinstance(self.restorer, WarmsUp):
+        restorer = self.restorer
+        if isinstance(restorer, PerChannel):
+            restorer = restorer.for_channel(None)
+        if isinstance(restorer, WarmsUp):
             try:
-                self.restorer.warm_up((core.getImageHeight(), core.getImageWidth()))
+                restorer.warm_up((core.getImageHeight(), core.getImageWidth()))
             except Exception:  # the worker records real failures per frame
                 log.exception("warming up the restorer failed")
         ev = core.mda.events
@@ -229,17 +234,43 @@ class LivePipeline:
             if self._hung:  # given up on while it ran: leave quietly
                 return
 
-    def _restore(self, frames: list[np.ndarray]) -> tuple[list[DefocusEstimate], list[np.ndarray]]:
-        estimates = [self.estimator.estimate(frame) for frame in frames]
-        if isinstance(self.restorer, BatchRestorer) and len(frames) > 1:
-            outputs = list(self.restorer.restore_batch(frames, estimates))
+    def _restore(
+        self, frames: list[np.ndarray], restorer: Restorer
+    ) -> tuple[list[DefocusEstimate], list[np.ndarray]]:
+        # Estimation is batched when restoration is: both see the same queued frames.
+        if isinstance(self.estimator, BatchEstimator) and len(frames) > 1:
+            estimates = list(self.estimator.estimate_batch(frames))
         else:
-            outputs = [self.restorer.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
+            estimates = [self.estimator.estimate(frame) for frame in frames]
+        if isinstance(restorer, BatchRestorer) and len(frames) > 1:
+            outputs = list(restorer.restore_batch(frames, estimates))
+        else:
+            outputs = [restorer.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
         for frame, out in zip(frames, outputs, strict=True):
             _check_output(frame, out)
         return estimates, outputs
 
     def _process(self, batch: list[tuple[int, np.ndarray, float, str]]) -> None:
+        """Restore a batch, each channel's frames with the channel's restorer."""
+        if not isinstance(self.restorer, PerChannel):
+            self._process_group(batch, self.restorer)
+            return
+        groups: dict[str | None, list[tuple[int, np.ndarray, float, str]]] = {}
+        for item in batch:
+            groups.setdefault(self._channel(item[0]), []).append(item)
+        for channel, items in groups.items():
+            self._process_group(items, self.restorer.for_channel(channel))
+
+    def _channel(self, k: int) -> str | None:
+        """Return the channel preset of frame ``k`` (None without a channel axis)."""
+        sequence, c = self.layout.sequence, self.indices[k].get("c")
+        if sequence is None or c is None or c >= len(sequence.channels):
+            return None
+        return sequence.channels[c].config
+
+    def _process_group(
+        self, batch: list[tuple[int, np.ndarray, float, str]], restorer: Restorer
+    ) -> None:
         # Only the worker gets here, so the output file is created off the acquisition
         # thread, and the catch-up's frames go through the same restoration.
         if self._writer is None:
@@ -249,7 +280,7 @@ class LivePipeline:
         frames = [frame for _, frame, _, _ in batch]
         self._busy = (time.monotonic(), [k for k, *_ in batch])
         try:
-            estimates, outputs = self._restore(frames)
+            estimates, outputs = self._restore(frames, restorer)
             error = ""
         except Exception as e:  # the worker must survive anything a model does
             log.exception("restoration failed on frame(s) %s", [k for k, *_ in batch])
@@ -260,12 +291,12 @@ class LivePipeline:
         if self._hung:
             return
         done = time.perf_counter()
-        sha = self.restorer.sha256 if isinstance(self.restorer, HashedWeights) else ""
+        sha = restorer.sha256 if isinstance(restorer, HashedWeights) else ""
         for (k, _, t0, mode), est, out in zip(batch, estimates, outputs, strict=True):
             rec = self._by_frame[k]
             rec.mode = "passthrough" if error else mode
             rec.error = error
-            rec.method = self.restorer.name
+            rec.method = restorer.name
             rec.model_sha256 = sha
             rec.defocus_um = np.nan if est.defocus_um is None else float(est.defocus_um)
             rec.confidence = float(est.confidence)

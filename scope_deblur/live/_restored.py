@@ -12,8 +12,10 @@ channels, z), pixel size and format, so a reader opens raw and restored alike:
   written by tensorstore one at a time: ome-writers' own stream queues every write
   until it closes (4.4 GB of memory to restore 10,000 512² frames, measured).
 - OME-TIFF: tifffile, one file per raw file with the same axes and shape (ome-writers
-  0.3.2 writes float32 OME-TIFF metadata that ome-types rejects). A frame never
-  acquired is NaN.
+  0.3.2 writes float32 OME-TIFF metadata that ome-types rejects), each plane's time and
+  stage position as OME ``Plane`` attributes, the channel names, and each plane's
+  table row as an OME ``MapAnnotation`` (namespace :data:`ANNOTATION_NS`, one entry
+  per plane). A frame never acquired is NaN.
 
 ``frames.csv`` carries the per-plane table for both formats.
 """
@@ -36,7 +38,10 @@ from ._writer import FrameRecord
 if TYPE_CHECKING:
     from useq import MDASequence
 
-__all__ = ["RestoredLayout", "write_restored"]
+__all__ = ["ANNOTATION_NS", "RestoredLayout", "write_restored"]
+
+ANNOTATION_NS = "scope-deblur/frames"
+"""The namespace of the OME-TIFF ``MapAnnotation`` that holds the per-plane table."""
 
 _TABLE_KEYS = ("index", "mode", "method", "model_sha256", "defocus_um", "confidence", "latency_ms")
 
@@ -160,14 +165,14 @@ def _tiff_like_raw(
     staging = _staging(layout)
     nan = np.full(shape, np.nan, np.float32)
     px = {"PhysicalSizeX": layout.pixel_size_um, "PhysicalSizeY": layout.pixel_size_um}
+    channels = [c.config for c in layout.sequence.channels] if layout.sequence else []
     for p, (raw_file, axes, sizes) in enumerate(raw.files()):
         name = raw_file.name.replace("raw", "restored")
         dest = staging / (raw_file.parent.name.replace("raw", "restored")) / name
         dest = dest if len(raw.files()) > 1 else staging / name
         dest.parent.mkdir(exist_ok=True)
-        planes = (
-            plane(where[(p, c)]) if (p, c) in where else nan for c in np.ndindex(*sizes)
-        )
+        ks = [where.get((p, c)) for c in np.ndindex(*sizes)]
+        planes = (nan if k is None else plane(k) for k in ks)
         tifffile.imwrite(
             dest,
             planes,
@@ -176,9 +181,45 @@ def _tiff_like_raw(
             bigtiff=_big(int(np.prod(sizes)), shape),
             ome=True,
             photometric="minisblack",
-            metadata={"axes": axes.upper() + "YX", **(px if layout.pixel_size_um else {})},
+            metadata={
+                "axes": axes.upper() + "YX",
+                **(px if layout.pixel_size_um else {}),
+                **_ome_planes(ks, records, channels if "c" in axes else []),
+            },
         )
     return _publish(staging, layout)
+
+
+def _ome_planes(
+    ks: list[int | None],
+    records: Mapping[int, FrameRecord],
+    channels: list[str],
+) -> dict[str, Any]:
+    """Return tifffile's OME metadata for the planes ``ks`` (places k, None if missing).
+
+    Plane attributes: the time from the run's start and the stage position; the
+    annotation: each plane's table row, keyed by its place in the file.
+    """
+    units = {"DeltaT": ("time_s", "s"), "PositionX": ("x_um", "µm")}
+    units |= {"PositionY": ("y_um", "µm"), "PositionZ": ("z_um", "µm")}
+    planes = []
+    for k in ks:
+        rec = records.get(k) if k is not None else None
+        attrs: dict[str, Any] = {}
+        for name, (field, unit) in units.items():
+            value = getattr(rec, field, float("nan"))
+            if np.isfinite(value):
+                attrs |= {name: float(value), f"{name}Unit": unit}
+        planes.append(attrs)
+    rows = {row["frame"]: row for row in _table(records)}
+    table = {f"plane {i}": json.dumps(rows[k]) for i, k in enumerate(ks) if k is not None}
+    meta: dict[str, Any] = {
+        "Plane": planes,
+        "MapAnnotation": {"Namespace": ANNOTATION_NS, "Value": table},
+    }
+    if channels:
+        meta["Channel"] = {"Name": channels}
+    return meta
 
 
 def _staging(layout: RestoredLayout) -> Path:

@@ -10,13 +10,14 @@ from ._family import (
     pupil_psfs,
     sample_psf,
 )
-from ._profile import NOMINAL, OpticsProfile, load_profile
+from ._profile import NOMINAL, ChannelOptics, OpticsProfile, load_profile
 from ._psf import BBBC006_OPTICS, Optics, born_wolf_intensity, born_wolf_psf
 
 __all__ = [
     "BBBC006_OPTICS",
     "FAMILY_RANGES",
     "NOMINAL",
+    "ChannelOptics",
     "FamilyRanges",
     "Optics",
     "OpticsProfile",

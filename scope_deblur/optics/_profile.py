@@ -23,14 +23,30 @@ from ..io import require_file
 from ._family import PsfParams, pupil_psf
 from ._psf import BBBC006_OPTICS, Optics, born_wolf_psf
 
-__all__ = ["NOMINAL", "PSF_Z_STEP_UM", "OpticsProfile", "load_profile"]
+__all__ = ["NOMINAL", "PSF_Z_STEP_UM", "ChannelOptics", "OpticsProfile", "load_profile"]
 
 PSF_Z_STEP_UM = 0.5
 """PSFs are taken at ``|z|`` rounded to this step, so that they can be cached."""
 
 
+class ChannelOptics(BaseModel):
+    """One channel's entry in a profile: its emission wavelength and, if fitted, its PSF."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wavelength_um: float = Field(gt=0.2, lt=2.0)
+    psf_params: PsfParams | None = Field(
+        None, description="this channel's fitted PSF; the profile's when not given"
+    )
+
+
 class OpticsProfile(BaseModel):
-    """The PSF model of one microscope (serialisable; see module docstring)."""
+    """The PSF model of one microscope (serialisable; see module docstring).
+
+    ``channels`` maps a channel's preset name (as in the MDA sequence, ``"DAPI"``) to
+    its own entry; a frame of that channel is restored with :meth:`for_channel`'s
+    profile, and any other frame with this one.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -38,6 +54,23 @@ class OpticsProfile(BaseModel):
     psf_params: PsfParams = PsfParams()
     source: str = "nominal: scalar Born-Wolf at the BBBC006 optics"
     fit: dict[str, Any] | None = Field(None, description="calibration report, if fitted")
+    channels: dict[str, ChannelOptics] = Field(
+        default_factory=dict, description="per-channel entries, by channel preset name"
+    )
+
+    def for_channel(self, channel: str | None) -> OpticsProfile:
+        """Return the profile of ``channel``: its wavelength and PSF, or this one if none."""
+        entry = self.channels.get(channel) if channel is not None else None
+        if entry is None:
+            return self
+        return self.model_copy(
+            update={
+                "optics": self.optics.model_copy(update={"wavelength_um": entry.wavelength_um}),
+                "psf_params": entry.psf_params or self.psf_params,
+                "source": f"{self.source}; channel {channel}",
+                "channels": {},
+            }
+        )
 
     def psf(self, z_um: float, step_um: float = PSF_Z_STEP_UM) -> np.ndarray:
         """Return the pixel PSF (sums to 1) at ``|z_um|`` rounded to ``step_um`` (cached).

@@ -1,0 +1,54 @@
+"""Restorers see frames at the pixel size they work at; the frame keeps its own grid."""
+
+import numpy as np
+import pytest
+from scope_deblur.protocols import DefocusEstimate
+from scope_deblur.restoration import RescaledRestorer, needs_resampling
+
+
+class Recording:
+    """Adds 10 and records the shape and the defocus map it was given."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.seen = []
+
+    def restore(self, frame, estimate):
+        dmap = estimate.defocus_map
+        self.seen.append((frame.shape, None if dmap is None else dmap.shape))
+        return np.asarray(frame, np.float32) + 10
+
+
+def test_frame_is_restored_at_the_working_pixel_and_returned_on_its_grid():
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(100, 200, (120, 160)).astype(np.float32)
+    inner = Recording()
+    restorer = RescaledRestorer(inner, pixel_um=1.29, working_um=0.645)
+    est = DefocusEstimate(8.0, 1.0, defocus_map=np.full(frame.shape, 8.0, np.float32))
+    out = restorer.restore(frame, est)
+    assert inner.seen == [((240, 320), (240, 320))]  # twice the pixels, map resampled too
+    assert out.shape == frame.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, frame + 10, rtol=1e-5)  # the change, on the frame's grid
+
+
+def test_a_finer_frame_keeps_its_fine_detail():
+    frame = np.zeros((128, 128), np.float32)
+    frame[::2] = 100  # detail at the Nyquist limit of the frame, lost when downsampled
+    out = RescaledRestorer(Recording(), pixel_um=0.3, working_um=0.645).restore(
+        frame, DefocusEstimate(8.0, 1.0)
+    )
+    np.testing.assert_allclose(out, frame + 10, atol=1e-3)
+
+
+def test_resampling_beyond_the_budget_is_refused_with_one_line(monkeypatch):
+    monkeypatch.setenv("SCOPE_DEBLUR_MEMORY_BUDGET_GB", "1")
+    restorer = RescaledRestorer(Recording(), pixel_um=20, working_um=0.645)
+    with pytest.raises(ValueError, match=r"520×696 plane of 20 µm pixels .*budget") as e:
+        restorer.restore(np.ones((520, 696), np.float32), DefocusEstimate(8.0, 1.0))
+    assert "\n" not in str(e.value)
+
+
+def test_close_pixel_sizes_are_used_as_they_are():
+    assert not needs_resampling(0.65, 0.645)
+    assert needs_resampling(1.0, 0.645) and needs_resampling(0.3, 0.645)
