@@ -10,6 +10,8 @@ from ._device import resolve_device
 from .protocols import DefocusEstimate, DefocusEstimator, Restorer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .optics import OpticsProfile
 
 __all__ = [
@@ -50,18 +52,25 @@ def build_restorer(
     *,
     compile: bool = False,
     profile: OpticsProfile | None = None,
+    weights: str | Path | None = None,
+    gates: bool = True,
 ) -> Restorer:
     """Return the restorer called ``method`` (one of :data:`METHODS`).
 
     ``compile`` compiles the fusion network (see :class:`FusionRestorer`). With an
     optics ``profile`` (``scope-deblur calibrate``), ``rl`` and ``awdvd`` deconvolve
     with its PSF, and ``fusion`` and ``fusion-fast`` become ``fusion-known`` and
-    ``fusion-known-fast``, the networks that trust it.
+    ``fusion-known-fast``, the networks that trust it. For the evaluation of other
+    networks, a fusion method can load other ``weights`` (a ``.safetensors`` path with
+    its card), and ``gates=False`` gives the network alone, without the do-no-harm
+    gates (depth, confidence, fidelity).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if compile and method not in FUSION_METHODS:
         raise ValueError(f"--compile applies to the fusion methods, not {method!r}")
+    if (weights is not None or not gates) and method not in FUSION_METHODS:
+        raise ValueError(f"weights and gates apply to the fusion methods, not {method!r}")
     if profile is not None and method == "none":
         raise ValueError("--profile needs a restoration method, not 'none'")
     if method == "none":
@@ -74,7 +83,12 @@ def build_restorer(
         if profile is not None:
             method = KNOWN_OPTICS.get(method, method)
         known = profile if method in KNOWN_OPTICS.values() else None
-        return restoration.FusionRestorer(method, device=dev, compile=compile, profile=known)
+        restorer = restoration.FusionRestorer(
+            str(weights or method), device=dev, compile=compile, profile=known
+        )
+        if not gates:
+            restorer.in_focus_um, restorer.min_confidence, restorer.error_floor = -1.0, -1.0, 0.0
+        return restorer
     if method == "awdvd":
         return restoration.AWDVDRestorer(device=dev, profile=profile or NOMINAL)
     return restoration.RLRestorer(device=dev, profile=profile or NOMINAL)

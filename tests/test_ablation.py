@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from scope_deblur.training import _ablation, _fusion
+from scope_deblur.lab.training import _ablation, _fusion
 
 
 def test_ablation_trains_and_scores_every_variant(tmp_path, monkeypatch, one_torch_thread):

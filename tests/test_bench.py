@@ -1,5 +1,5 @@
 import pytest
-from scope_deblur.bench import bench_latency, bench_live, bench_soak, process_sample
+from scope_deblur.lab.bench import bench_latency, bench_live, bench_soak, process_sample
 
 KEYS = {
     "size",
@@ -39,14 +39,14 @@ def test_bench_latency_takes_rectangular_frames():
 
 @pytest.mark.parametrize(("text", "sizes"), [("512", [512]), ("512, 520X696", [512, (520, 696)])])
 def test_sizes_option_parses_sides_and_pairs(text, sizes):
-    from scope_deblur.cli._tools import _sizes
+    from scope_deblur.lab.cli import _sizes
 
     assert _sizes(text) == sizes
 
 
 @pytest.mark.parametrize("text", ["", "8", "512,axb", "520x"])
 def test_sizes_option_rejects_bad_input(text):
-    from scope_deblur.cli._tools import _sizes
+    from scope_deblur.lab.cli import _sizes
 
     with pytest.raises(ValueError, match="--sizes"):
         _sizes(text)

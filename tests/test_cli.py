@@ -16,10 +16,12 @@ MODELS_READY = all(
 )
 
 
-def run_cli(*args, timeout=600):
+def run_cli(*args, timeout=600, path=None):
     # pymmcore-widgets (imported by the GUI tests) sets PYMM_SIGNALS_BACKEND=qt in
     # os.environ; a headless CLI child must not inherit it.
     env = {k: v for k, v in os.environ.items() if k != "PYMM_SIGNALS_BACKEND"}
+    if path is not None:  # a folder of more modules and distributions (plugins)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH")]))
     # Run outside the checkout, so the installed package is what gets tested.
     return subprocess.run(
         [sys.executable, "-m", "scope_deblur", *map(str, args)],
@@ -185,13 +187,20 @@ def test_demo_json_summary(tmp_path):
 
 
 def test_import_loads_neither_torch_nor_qt():
-    code = (
-        "import sys, scope_deblur, scope_deblur.demo, scope_deblur.live, scope_deblur.cli;"
-        "bad = [m for m in ('torch', 'PySide6', 'qtpy') if m in sys.modules];"
-        "print(bad); sys.exit(bool(bad))"
-    )
+    # `--help` loads every command: the gui's, calibrate and the lab's (entry points)
+    code = """
+import sys, scope_deblur, scope_deblur.demo, scope_deblur.live
+from scope_deblur.cli import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+bad = [m for m in ("torch", "PySide6", "qtpy") if m in sys.modules]
+print(bad); sys.exit(bool(bad))
+"""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gui" in proc.stdout and "train" in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -215,7 +224,7 @@ def test_bad_tool_options_exit_2(tmp_path, args, needle):
 
 
 def test_catch_up_hint_points_cpu_users_of_fusion_to_fusion_fast():
-    from scope_deblur.cli._progress import catch_up_hint, err
+    from scope_deblur.cli.common import catch_up_hint, err
 
     with err.capture() as cap:
         catch_up_hint("fusion", "cpu", restored=10, live=7)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from scope_deblur.estimation import DelpNetEstimator, background_rule
 from scope_deblur.nets import DelpNet, DelpNetConfig
+from scope_deblur.optics import BBBC006_OPTICS
 from scope_deblur.patches import patch_grid
 from scope_deblur.protocols import DefocusEstimator
-from scope_deblur.weights import load_state_dict, models_dir, save_weights
+from scope_deblur.weights import ModelCard, load_state_dict, models_dir, save_weights
 
 SHIPPED = (models_dir() / "delpnet.safetensors").is_file()
 
@@ -23,7 +24,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     cfg = DelpNetConfig(width=4, levels_um=(0.0, 2.0, 4.0))
     path = tmp_path_factory.mktemp("w") / "tiny"
-    save_weights(DelpNet(config=cfg), path, {"config": cfg.model_dump(mode="json")})
+    card = ModelCard(
+        architecture="DelpNet",
+        config=cfg.model_dump(mode="json"),
+        paper="test",
+        optics=BBBC006_OPTICS,
+        command=None,
+    )
+    save_weights(DelpNet(config=cfg), path, card)
     return path.with_suffix(".safetensors")
 
 
@@ -88,7 +96,7 @@ def test_reload_is_bit_exact(tiny: Path) -> None:
     state, card = load_state_dict(tiny, model)
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
-    assert card["config"]["width"] == 4
+    assert card.config["width"] == 4
 
 
 def test_truncated_file_is_a_clear_error(tiny: Path, tmp_path: Path) -> None:
@@ -123,8 +131,8 @@ def test_shipped_all_background_gives_none() -> None:
 
 @pytest.mark.skipif(not SHIPPED, reason="shipped weights not present")
 def test_shipped_accuracy_floor_on_held_out_image() -> None:
-    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
-    from scope_deblur.training._delpnet import SyntheticDefocus, patch_metrics
+    from scope_deblur.lab.training._data import in_focus_paths, load_in_focus, split_by_image
+    from scope_deblur.lab.training._delpnet import SyntheticDefocus, patch_metrics
 
     est = DelpNetEstimator(device="cpu", bf16=False)
     _, val = split_by_image(in_focus_paths())
@@ -139,7 +147,7 @@ def test_shipped_accuracy_floor_on_held_out_image() -> None:
 
 def test_paper_forward_model_is_poisson_on_counts() -> None:
     """The paper's synthetic data: Born–Wolf blur, then Poisson noise on the 16-bit counts."""
-    from scope_deblur.training._delpnet import SyntheticDefocus
+    from scope_deblur.lab.training._delpnet import SyntheticDefocus
 
     sharp = np.full((96, 96), 120.0, np.float32)
     sharp[30:60, 30:60] = 1500.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from scope_deblur.evaluation import evaluate_real, evaluate_restoration
 from scope_deblur.io import read_image
-from scope_deblur.training import REAL_Z00_DIR, in_focus_paths
+from scope_deblur.lab.evaluation import evaluate_real, evaluate_restoration
+from scope_deblur.lab.training import REAL_Z00_DIR, in_focus_paths
 
 
 def _crop(path, side: int = 160) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_do_no_harm_table_compares_the_raw_network_with_the_gated_restorer(
     import json
     import shutil
 
-    from scope_deblur.evaluation import evaluate_do_no_harm
+    from scope_deblur.lab.evaluation import evaluate_do_no_harm
     from scope_deblur.weights import resolve
 
     # A floor far above any difference makes the gated restorer return the input.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scope_deblur.evaluation import realism_stats
+from scope_deblur.lab.evaluation import realism_stats
 from scope_deblur.optics import born_wolf_psf
 from scope_deblur.optics._family import (
     FAMILY_RANGES,

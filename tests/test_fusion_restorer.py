@@ -15,27 +15,38 @@ from scope_deblur.restoration._fusion import FusionRestorer  # noqa: E402
 FAR = DefocusEstimate(defocus_um=20.0, confidence=0.9)
 
 
+def _save(cfg, path) -> str:
+    """Save a seeded random fusion U-Net of ``cfg`` as weights + card; return the weights."""
+    from scope_deblur.nets import FusionUNet
+    from scope_deblur.optics import BBBC006_OPTICS
+    from scope_deblur.weights import ModelCard, save_weights
+
+    torch.manual_seed(0)
+    card = ModelCard(
+        architecture="FusionUNet",
+        config=cfg.model_dump(),
+        paper="test",
+        optics=BBBC006_OPTICS,
+        command=None,
+    )
+    return str(save_weights(FusionUNet(config=cfg), path, card))
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny seeded random fusion U-Net saved as weights + card."""
-    from scope_deblur.nets.fusion_unet import FusionUNet, FusionUNetConfig
-    from scope_deblur.weights import save_weights
+    from scope_deblur.nets import FusionUNetConfig
 
-    torch.manual_seed(0)
     cfg = FusionUNetConfig(n_scales=2, fusion="concat", base_width=4, depth=1)
-    path = tmp_path_factory.mktemp("w") / "tiny"
-    save_weights(FusionUNet(config=cfg), path, {"config": cfg.model_dump()})
-    return str(path.with_suffix(".safetensors"))
+    return _save(cfg, tmp_path_factory.mktemp("w") / "tiny")
 
 
 @pytest.fixture(scope="module", params=["conditioned", "wiener", "rl_plane"])
 def conditioned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny seeded random fusion U-Net that needs the defocus: as a plane, or also
     for its Wiener plane, or for its RL plane (known optics)."""
-    from scope_deblur.nets.fusion_unet import FusionUNet, FusionUNetConfig
-    from scope_deblur.weights import save_weights
+    from scope_deblur.nets import FusionUNetConfig
 
-    torch.manual_seed(0)
     cfg = FusionUNetConfig(
         n_scales=2,
         base_width=4,
@@ -44,9 +55,7 @@ def conditioned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         wiener=request.param == "wiener",
         rl_plane=request.param == "rl_plane",
     )
-    path = tmp_path_factory.mktemp("w") / request.param
-    save_weights(FusionUNet(config=cfg), path, {"config": cfg.model_dump()})
-    return str(path.with_suffix(".safetensors"))
+    return _save(cfg, tmp_path_factory.mktemp("w") / request.param)
 
 
 def _cells(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -159,10 +168,10 @@ def test_bad_options_raise(tiny: str) -> None:
 
 @pytest.mark.parametrize("method", ["fusion", "fusion-fast", "fusion-known", "fusion-known-fast"])
 def test_shipped_models_beat_the_input_on_held_out_synthetic_defocus(method: str) -> None:
+    from scope_deblur.lab.training._data import in_focus_paths, load_in_focus, split_by_image
     from scope_deblur.methods import build_restorer
     from scope_deblur.metrics import psnr
     from scope_deblur.optics import defocus
-    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
 
     r = build_restorer(method, "cpu")
     assert r.name == method
@@ -181,10 +190,10 @@ def test_shipped_models_beat_the_input_on_held_out_synthetic_defocus(method: str
 @pytest.mark.parametrize("method", ["fusion-known", "fusion-known-fast"])
 def test_known_optics_models_beat_rl_given_the_same_psf(method: str) -> None:
     """Both deconvolve with the true (textbook) PSF; the network must do better than RL."""
+    from scope_deblur.lab.training._data import in_focus_paths, load_in_focus, split_by_image
     from scope_deblur.methods import build_restorer
     from scope_deblur.metrics import psnr
     from scope_deblur.optics import OpticsProfile, PsfParams, defocus
-    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
 
     _, val = split_by_image(in_focus_paths())
     sharp = load_in_focus(val)[0][100:292, 200:392]
@@ -203,10 +212,10 @@ def test_known_optics_models_beat_rl_given_the_same_psf(method: str) -> None:
 def test_shipped_models_do_no_harm_to_bright_in_focus_frames(method: str) -> None:
     """At 20000 photons the raw network loses 5-7 dB on an in-focus frame (its error
     floor); the fidelity blend must give the frame back at least as good as it was."""
+    from scope_deblur.lab.training._data import in_focus_paths, load_in_focus, split_by_image
     from scope_deblur.methods import build_restorer
     from scope_deblur.metrics import psnr
     from scope_deblur.optics import defocus
-    from scope_deblur.training._data import in_focus_paths, load_in_focus, split_by_image
 
     r = build_restorer(method, "cpu")
     _, val = split_by_image(in_focus_paths())
@@ -239,7 +248,7 @@ def test_fidelity_blend_follows_the_error_floor(tiny: str, tmp_path) -> None:
     huge = FusionRestorer(_with_floor(tiny, 1e9, tmp_path), device="cpu", dtype="float32")
     np.testing.assert_array_equal(huge.restore(frame, FAR), frame)
     # in between: weight 1 - floor / D, D the mean square difference in normalised units
-    from scope_deblur.nets.fusion_inputs import normalise
+    from scope_deblur.restoration import normalise
 
     d = float(np.mean(((raw - frame) / normalise(frame)[1]) ** 2))
     half = FusionRestorer(_with_floor(tiny, d / 4, tmp_path), device="cpu", dtype="float32")

@@ -91,8 +91,8 @@ def test_conditioned_net_reads_the_defocus_plane() -> None:
 
 def test_wiener_input_planes() -> None:
     """Image, defocus plane, then the frame Wiener-deconvolved at that defocus."""
-    from scope_deblur.nets.fusion_inputs import Z_SCALE_UM, input_planes
     from scope_deblur.optics import blur, born_wolf_psf
+    from scope_deblur.restoration._fusion_inputs import Z_SCALE_UM, input_planes
 
     cfg = FusionUNetConfig(n_scales=2, base_width=4, depth=1, conditioned=True, wiener=True)
     assert cfg.in_channels == 3 and FusionUNet(config=cfg)(torch.rand(1, 3, 16, 16)).shape == (
@@ -118,8 +118,8 @@ def test_wiener_input_planes() -> None:
 
 def test_rl_input_plane_uses_the_profile_psf() -> None:
     """A known-optics network's third plane is RL with the profile's PSF at the defocus."""
-    from scope_deblur.nets.fusion_inputs import input_planes
     from scope_deblur.optics import OpticsProfile, PsfParams, blur
+    from scope_deblur.restoration import input_planes
 
     with pytest.raises(ValueError, match="exclusive"):
         FusionUNetConfig(wiener=True, rl_plane=True)

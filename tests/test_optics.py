@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scope_deblur.io import read_image
+from scope_deblur.lab.training import SHARED_DATA_DIR
 from scope_deblur.optics import (
     BBBC006_OPTICS,
     Optics,
@@ -17,7 +18,6 @@ from scope_deblur.optics import (
     defocus,
 )
 from scope_deblur.optics._psf import _psf_cached
-from scope_deblur.training import SHARED_DATA_DIR
 
 GOLDEN = SHARED_DATA_DIR / "bbbc006" / "golden"
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason="golden data not present")

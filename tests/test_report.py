@@ -1,9 +1,9 @@
-"""Tests of the report figures."""
+"""Tests of the lab's figures."""
 
 from __future__ import annotations
 
 import numpy as np
-from scope_deblur.report import plot_confusion, save_defocus_map
+from scope_deblur.lab.report import plot_confusion
 
 
 def _png(path) -> np.ndarray:
@@ -19,10 +19,3 @@ def test_confusion_figure_has_one_panel_per_matrix(tmp_path) -> None:
     w1, w2 = _png(one).shape[1], _png(two).shape[1]
     assert 1.7 < w2 / w1 < 2.3  # two panels side by side
     assert _png(one).std() > 0.05  # something was drawn
-
-
-def test_defocus_map_png_masks_background(tmp_path) -> None:
-    m = np.full((20, 30), np.nan)
-    m[5:15, 5:25] = np.linspace(0, 40, 20)[None]
-    img = _png(save_defocus_map(m, tmp_path / "map.png", title="t"))
-    assert img.ndim == 3 and img.std() > 0.05

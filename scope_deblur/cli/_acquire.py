@@ -7,9 +7,17 @@ from typing import Any
 
 import typer
 
-from ._images import PROFILE_OPTION, load_profile_option
-from ._live import FORMAT_OPTION, OVERWRITE_OPTION, end_of_run, session_progress
-from ._progress import catch_up_hint, err, print_json
+from .common import (
+    FORMAT_OPTION,
+    OVERWRITE_OPTION,
+    PROFILE_OPTION,
+    catch_up_hint,
+    end_of_run,
+    err,
+    load_profile_option,
+    print_json,
+    session_progress,
+)
 
 
 def load_sequence(path: Path) -> Any:

@@ -21,12 +21,11 @@ import typer
 from ..budget import check_memory, restore_bytes
 from ..io import ImageStack, check_frame, write_stack
 from ._outputs import check_folder, output_paths
-from ._progress import bar, err, print_json
+from .common import PROFILE_OPTION, bar, err, load_profile_option, print_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ..optics import OpticsProfile
     from ..protocols import DefocusEstimator, Restorer
 
 _FILES = typer.Argument(
@@ -35,18 +34,6 @@ _FILES = typer.Argument(
 _OVERWRITE = typer.Option(
     False, "--overwrite", help="Replace existing outputs (never a file that is also an input)."
 )
-
-PROFILE_OPTION = typer.Option(
-    None,
-    help="Optics profile from `scope-deblur calibrate` (JSON): its pixel size and PSF are used.",
-)
-
-
-def load_profile_option(path: Path | None) -> OpticsProfile | None:
-    """Return the optics profile at ``path``, or None when no path is given."""
-    from ..optics import load_profile
-
-    return None if path is None else load_profile(path)
 
 
 def _name(path: Path, k: int, n: int) -> str:
@@ -99,8 +86,8 @@ def estimate(
     half the RAM), such as a large --pixel-size, is refused before it starts.
     """
     from ..estimation import check_estimate_memory
+    from ..figures import save_defocus_map
     from ..methods import build_estimator
-    from ..report import save_defocus_map
 
     optics_profile = load_profile_option(profile)
     shapes = _check_inputs(paths)

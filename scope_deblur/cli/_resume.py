@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._progress import bar, err, print_json
+from .common import bar, err, load_profile_option, print_json
 
 
 def resume(
@@ -24,7 +24,6 @@ def resume(
     """
     from ..live import LiveEvents, RunFolder, resume_run
     from ..methods import build_estimator, build_restorer, resolve_device
-    from ._images import load_profile_option
 
     folder = RunFolder.open(run_dir)
     manifest = folder.read_manifest()

@@ -104,7 +104,7 @@ def run_demo(
         del session  # it holds the core
     if records and summary["state"] == "complete":
         try:
-            from ..report import plot_run
+            from ..figures import plot_run
 
             summary["outputs"]["plot"] = str(plot_run(records, folder.path / "run.png"))
         except Exception as e:  # a plot must never cost the data

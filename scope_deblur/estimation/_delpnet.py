@@ -71,18 +71,17 @@ class DelpNetEstimator:
     ) -> None:
         import torch
 
-        from ..nets import DelpNet, DelpNetConfig
-        from ..weights import load_card, load_state_dict
+        from ..nets import DelpNet
+        from ..weights import build_model, load_card, load_state_dict
 
         card = load_card(weights)
-        try:
-            cfg = DelpNetConfig(**card["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"model card of {weights!r} has no valid DelpNet config") from e
-        self.model = DelpNet(config=cfg)
-        load_state_dict(weights, self.model)
+        model = build_model(card)
+        if not isinstance(model, DelpNet):
+            raise ValueError(f"{weights!r} is a {card.architecture}, not a DelpNet")
+        load_state_dict(weights, model)
+        cfg = model.config
         device = resolve_device(device)
-        self.device, self.config, self.card = device, cfg, card
+        self.model, self.device, self.config, self.card = model, device, cfg, card
         self.stride = int(stride or cfg.patch)
         if not 1 <= self.stride <= cfg.patch:
             raise ValueError(f"stride must be in 1..{cfg.patch}, got {stride}")

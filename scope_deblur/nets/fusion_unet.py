@@ -18,8 +18,8 @@ feature fusion" (seed paper, shared/papers/fusion-unet-head-to-tail.txt, §2).
 
 With ``conditioned=True`` (our extension, not in the paper) the input has a second
 channel, a constant plane holding the estimated defocus (see
-:mod:`scope_deblur.nets.fusion_inputs`), so one network can adapt its deblurring to
-the depth instead of guessing it blind. With ``wiener=True`` (also ours) a further
+:func:`scope_deblur.restoration.input_planes`), so one network can adapt its
+deblurring to the depth instead of guessing it blind. With ``wiener=True`` (also ours) a further
 channel holds the frame Wiener-deconvolved by the nominal PSF at that defocus. With
 ``rl_plane=True`` (ours, for known optics) that channel holds instead the frame
 Richardson–Lucy-deconvolved (``rl_iterations``) by the known PSF (an optics

@@ -18,7 +18,7 @@ The camera model (:func:`camera`) adds an out-of-focus background, Poisson noise
 random photon level, Gaussian read noise, an offset and saturation.
 
 Coarse fit to the 12 real z00 frames (~32 µm; blind statistics of
-:func:`scope_deblur.evaluation.realism_stats`, the 6 in-focus images blurred by each
+:func:`scope_deblur.lab.evaluation.realism_stats`, the 6 in-focus images blurred by each
 candidate): real z00 median nucleus area 1261 px, peak 662 counts above background;
 plain Born–Wolf at 32 µm gives 2276 px / 465 (far too spread), at 28 µm 1722 px;
 apodisation w = 1.0 gives 1508 px / 575; w = 0.6 plus σ = 6 px gives 1214 px / 651.

@@ -1,4 +1,7 @@
-"""Restoration: classical deconvolution (Richardson–Lucy, AWDVD) behind ``Restorer``.
+"""Restoration behind ``Restorer``: classical deconvolution and the fusion U-Net.
+
+Richardson–Lucy, AWDVD, and the fusion U-Net with what it is fed (``input_planes``,
+``normalise``: one contract for training and inference).
 
 Importing this package does not import torch; the functions import it when called.
 """
@@ -6,10 +9,14 @@ Importing this package does not import torch; the functions import it when calle
 from ._awdvd import AWDVDRestorer, awdvd
 from ._channels import ChannelRestorers
 from ._fusion import FusionRestorer
+from ._fusion_inputs import RL_TV_WEIGHT, WIENER_BALANCE, Z_STEP_UM, input_planes, normalise
 from ._rescaled import RescaledRestorer, needs_resampling
 from ._rl import RLRestorer, estimate_background, richardson_lucy
 
 __all__ = [
+    "RL_TV_WEIGHT",
+    "WIENER_BALANCE",
+    "Z_STEP_UM",
     "AWDVDRestorer",
     "ChannelRestorers",
     "FusionRestorer",
@@ -17,6 +24,8 @@ __all__ = [
     "RescaledRestorer",
     "awdvd",
     "estimate_background",
+    "input_planes",
     "needs_resampling",
+    "normalise",
     "richardson_lucy",
 ]

@@ -7,8 +7,8 @@ rescaled so that the total flux above the background equals the input's.
 
 A conditioned network (``config.conditioned``) also gets the frame's estimated
 defocus as a constant input plane, and a ``config.wiener`` network the frame
-Wiener-deconvolved at that defocus (:mod:`scope_deblur.nets.fusion_inputs`); the
-planes are built on the whole frame, before tiling.
+Wiener-deconvolved at that defocus (:func:`~scope_deblur.restoration.input_planes`);
+the planes are built on the whole frame, before tiling.
 
 Do no harm (DESIGN.md, Sim-to-real): the network's output is blended with the
 input by a ramp in the estimator's confidence, so a frame the estimator cannot judge
@@ -21,7 +21,7 @@ A network's output is never perfect: on in-focus frames its error has a floor
 (PSNR about 43 dB for ``fusion``), so on a bright, nearly noise-free frame
 restoring would lose quality. The card's ``error_floor`` is that error (mean square,
 in the per-frame normalised units), measured on in-focus training images at 20000
-photons (:func:`scope_deblur.training.measure_error_floor`). If ``D`` is the mean
+photons (:func:`scope_deblur.lab.training.measure_error_floor`). If ``D`` is the mean
 square difference between the output and the input, the input's own error is about
 ``D − floor`` and the output's about ``floor``, so the output gets the weight
 ``1 − floor / D`` (the least-squares mix of two estimates). Defocused frames differ
@@ -41,6 +41,7 @@ import numpy as np
 from ..io import check_frame
 from ..patches import patch_starts
 from ..protocols import DefocusEstimate
+from ._fusion_inputs import input_planes, normalise
 
 if TYPE_CHECKING:
     from ..optics import OpticsProfile
@@ -129,17 +130,17 @@ class FusionRestorer:
         import torch
 
         from .._device import resolve_device
-        from ..nets.fusion_unet import FusionUNet, FusionUNetConfig
-        from ..weights import load_card, load_state_dict
+        from ..nets import FusionUNet
+        from ..weights import build_model, load_card, load_state_dict
 
         self.name = Path(weights).stem
         self.device = torch.device(resolve_device(device))
-        self.card: dict[str, Any] = load_card(weights)
-        self.sha256: str = str(self.card.get("sha256", ""))  # recorded with every frame
-        try:
-            config = FusionUNetConfig(**self.card["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"model card of {weights!r} has no valid fusion config: {e}") from e
+        self.card = load_card(weights)
+        self.sha256 = self.card.sha256  # recorded with every frame
+        net = build_model(self.card)
+        if not isinstance(net, FusionUNet):
+            raise ValueError(f"{weights!r} is a {self.card.architecture}, not a fusion U-Net")
+        config = net.config
         if profile is not None and not config.rl_plane:
             raise ValueError(
                 f"{self.name} does not use an optics profile; the known-optics networks "
@@ -150,7 +151,6 @@ class FusionRestorer:
 
             profile = NOMINAL
         self.profile = profile
-        net = FusionUNet(config=config)
         load_state_dict(weights, net)
         self.dtype = self._pick_dtype(dtype)
         # Weights cast once to the inference dtype: cheaper than autocast, which
@@ -166,7 +166,7 @@ class FusionRestorer:
             in_focus_um = 0.0 if config.needs_defocus else BLIND_IN_FOCUS_UM
         self.in_focus_um = float(in_focus_um)
         self.min_confidence = float(min_confidence)
-        self.error_floor = float(self.card.get("error_floor") or 0.0)
+        self.error_floor = float((self.card.model_extra or {}).get("error_floor") or 0.0)
 
     def _pick_dtype(self, dtype: str) -> Any:
         import torch
@@ -205,8 +205,6 @@ class FusionRestorer:
         ``scale`` is the frame's normalisation scale when already known); 1 when the
         card has no ``error_floor``.
         """
-        from ..nets.fusion_inputs import normalise
-
         if self.error_floor <= 0:
             return 1.0
         if scale is None:
@@ -221,8 +219,6 @@ class FusionRestorer:
     # ------------------------------------------------------------------ inference
 
     def _planes(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:
-        from ..nets.fusion_inputs import input_planes
-
         return input_planes(batch, z_um, self.net.config, self.profile)
 
     def _forward(self, planes: np.ndarray) -> np.ndarray:
@@ -302,8 +298,6 @@ class FusionRestorer:
 
     def _restore_scaled(self, x: np.ndarray, defocus_um: float | None) -> tuple[np.ndarray, float]:
         """Return ``restore_full``'s output and the frame's normalisation scale."""
-        from ..nets.fusion_inputs import normalise
-
         if self.net.config.needs_defocus and (defocus_um is None or not np.isfinite(defocus_um)):
             raise ValueError("this fusion model needs the frame's defocus: give defocus_um")
         lo, s = normalise(x)
@@ -330,8 +324,6 @@ class FusionRestorer:
         self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate | None]
     ) -> list[np.ndarray]:
         """Restore several frames; equal-shaped single-tile frames share one forward pass."""
-        from ..nets.fusion_inputs import normalise
-
         if len(frames) != len(estimates):
             raise ValueError(f"got {len(frames)} frames but {len(estimates)} estimates")
         xs = [check_frame(f) for f in frames]

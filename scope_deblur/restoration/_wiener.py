@@ -5,7 +5,7 @@
 ``balance`` is the constant noise-to-signal power ratio. Borders are reflect-padded by
 the PSF's radius, as :func:`~scope_deblur.optics.blur` pads them, so a frame's edges
 behave like its interior. The fusion U-Net takes this as an extra input plane
-(:mod:`scope_deblur.nets.fusion_inputs`): it hands the network the explicit inverse of
+(:func:`~scope_deblur.restoration.input_planes`): it hands the network the explicit inverse of
 the estimated blur, noise and all, and leaves it the denoising and the correction of
 a wrong PSF.
 """

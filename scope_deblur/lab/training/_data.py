@@ -23,11 +23,11 @@ __all__ = [
     "split_by_image",
 ]
 
-_CHECKOUT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+_CHECKOUT_SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 SHARED_DATA_DIR = Path(os.environ.get("SCOPE_DEBLUR_SHARED_DATA", _CHECKOUT_SHARED))
 """The team's shared data (``../shared/data`` beside a checkout; override by environment)."""
 
-DEFAULT_IN_FOCUS_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+DEFAULT_IN_FOCUS_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 """The six BBBC006 in-focus images, shipped with the package (same files as shared/)."""
 
 REAL_Z00_DIR = SHARED_DATA_DIR / "bbbc006" / "defocused_z00"
@@ -74,7 +74,7 @@ def load_in_focus(paths: Sequence[str | Path] | None = None) -> list[np.ndarray]
     list of numpy.ndarray
         One float32 ``(H, W)`` array per file, in the order given.
     """
-    from ..io import check_frame, read_image
+    from ...io import check_frame, read_image
 
     files = in_focus_paths() if paths is None else [Path(p) for p in paths]
     return [check_frame(read_image(p), name=str(p)) for p in files]

@@ -13,7 +13,7 @@ the same units: offset and background kept, blur removed) use the input's map. A
 conditioned model also gets the crop's defocus, jittered by ``Z_JITTER_UM`` so that
 it learns to live with the estimator's error; a ``wiener`` model also gets the crop
 Wiener-deconvolved by the nominal Born–Wolf PSF at that jittered defocus (the
-planes are built by :func:`scope_deblur.nets.fusion_inputs.input_planes`, as at
+planes are built by :func:`scope_deblur.restoration.input_planes`, as at
 inference).
 """
 
@@ -25,16 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..nets.fusion_inputs import (
+from ...restoration import (
     RL_TV_WEIGHT,
     WIENER_BALANCE,
     Z_STEP_UM,
+    FusionRestorer,
     input_planes,
     normalise,
 )
 
 if TYPE_CHECKING:
-    from ..optics import PsfParams
+    from ...optics import PsfParams
 
 __all__ = ["add_error_floor", "measure_error_floor", "train_fusion"]
 
@@ -52,8 +53,8 @@ def _draw_psf(
     rng: np.random.Generator, z_range: tuple[float, float] | None = None
 ) -> tuple[float, PsfParams, np.ndarray]:
     """Return one bank entry: defocus, family member (plain Born–Wolf: defaults), PSF."""
-    from ..optics import born_wolf_psf
-    from ..optics._family import PsfParams, pupil_psf, sample_params
+    from ...optics import born_wolf_psf
+    from ...optics._family import PsfParams, pupil_psf, sample_params
 
     if z_range is None:  # the whole range, with some in-focus crops
         z = 0.0 if rng.random() < 0.08 else float(rng.uniform(0, Z_MAX))
@@ -79,7 +80,7 @@ def _known_psfs(bank: list, picks: list, z_fed: np.ndarray) -> list[np.ndarray]:
     The profile is the crop's own family member (known optics), oriented as the crop;
     where the defocus fed is the true one, that is the very PSF that blurred it.
     """
-    from ..optics import OpticsProfile
+    from ...optics import OpticsProfile
 
     out = []
     for (i, turn, flip), z in zip(picks, z_fed, strict=True):
@@ -97,8 +98,8 @@ def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, list
     """
     import torch
 
-    from ..optics import blur
-    from ..optics._family import camera
+    from ...optics import blur
+    from ...optics._family import camera
 
     xs, ys, zs, picks = [], [], [], []
     for _ in range(BATCH):
@@ -143,8 +144,7 @@ def measure_error_floor(
     """
     import torch
 
-    from ..optics import defocus
-    from ..restoration import FusionRestorer
+    from ...optics import defocus
 
     restorer = FusionRestorer(str(weights), device=device)
     gen = torch.Generator().manual_seed(seed)
@@ -169,7 +169,7 @@ def add_error_floor(
     """
     import json
 
-    from ..weights import resolve
+    from ...weights import resolve
 
     if images is None:
         images = [im for im, _, _ in _load(data_dir)[0]]
@@ -180,7 +180,7 @@ def add_error_floor(
     card["error_floor_measured"] = (
         f"median MSE (normalised units) of the network on the {len(images)} training images "
         f"in focus, {FLOOR_PHOTONS:g} photons, read noise 2, seed 0 "
-        "(scope_deblur.training.measure_error_floor); sets the fidelity blend"
+        "(scope_deblur.lab.training.measure_error_floor); sets the fidelity blend"
     )
     card_path.write_text(json.dumps(card, indent=2, default=str) + "\n")
     return floor
@@ -240,11 +240,11 @@ def train_fusion(
     """
     import torch
 
-    from .._device import describe_device, resolve_device
-    from ..nets.fusion_unet import FusionUNet, FusionUNetConfig, multiscale_l1
-    from ..optics import BBBC006_OPTICS
-    from ..optics._family import FAMILY_RANGES
-    from ..weights import load_state_dict, save_weights
+    from ..._device import describe_device, resolve_device
+    from ...nets.fusion_unet import FusionUNet, FusionUNetConfig, multiscale_l1
+    from ...optics import BBBC006_OPTICS
+    from ...optics._family import FAMILY_RANGES
+    from ...weights import ModelCard, load_state_dict, save_weights
 
     dev = torch.device(resolve_device(device))
     if dev.type == "cpu" and threads:
@@ -265,7 +265,7 @@ def train_fusion(
     model = FusionUNet(config=config)
     init_sha = None
     if init is not None:
-        init_sha = load_state_dict(init, model)[1].get("sha256")
+        init_sha = load_state_dict(init, model)[1].sha256
     model = model.to(dev).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     jitter = KNOWN_Z_JITTER_UM if rl_plane else Z_JITTER_UM
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -318,7 +318,7 @@ def train_fusion(
     flags += f" --lr {lr:g}" if lr != 2e-3 else ""
     budget_flag = f"--steps {steps}" if steps else f"--minutes {minutes}"
     card = {
-        "model": "fusion_unet",
+        "architecture": "FusionUNet",
         "command": (  # the CLI trains the default architecture only
             f"scope-deblur train fusion --data <in_focus> --out {out} {budget_flag} "
             f"--seed {seed}{flags} --threads {torch.get_num_threads()}"
@@ -386,6 +386,6 @@ def train_fusion(
         "n_params": sum(p.numel() for p in model.parameters()),
     }
     model = model.to("cpu").to(memory_format=torch.contiguous_format)
-    path = save_weights(model, out, card)
+    path = save_weights(model, out, ModelCard.model_validate(card))
     card["error_floor"] = add_error_floor(path, images=[im for im, _, _ in train])
     return card

@@ -1,8 +1,8 @@
 """Fusion U-Net ablation in the style of the paper's Tables 1-2: N = 1..4, sum or concat.
 
 Every variant trains from the same seed for the same number of steps with
-:func:`~scope_deblur.training._fusion.train_fusion`, then is scored with
-:func:`~scope_deblur.evaluation.evaluate_restoration` on the held-out image, beside
+:func:`~scope_deblur.lab.training._fusion.train_fusion`, then is scored with
+:func:`~scope_deblur.lab.evaluation.evaluate_restoration` on the held-out image, beside
 the input, Richardson–Lucy and AWDVD. Equal budgets make the rows comparable with
 each other, not with the shipped model, which trains far longer. The last variants
 answer the design question of the fusion issue: one blind model, or one model
@@ -67,8 +67,8 @@ def run_ablation(
         ``unet_n1``, ``fusion_n2_sum``, ...), plus ``steps``, ``seed`` and the
         training minutes of every variant.
     """
+    from ...weights import load_card
     from ..evaluation import evaluate_restoration
-    from ..weights import load_card
     from ._fusion import train_fusion
 
     out = Path(out)
@@ -83,10 +83,10 @@ def run_ablation(
         name = _name(n, mode, conditioned, wiener)
         names.append(name)
         if (out / f"{name}.safetensors").is_file():
-            card = load_card(out / name)
-            if card["training"]["steps"] != steps or card["training"]["seed"] != seed:
+            trained = (load_card(out / name).model_extra or {})["training"]
+            if trained["steps"] != steps or trained["seed"] != seed:
                 raise ValueError(f"{out / name} was trained with other steps or seed; delete it")
-            minutes[name] = card["training"]["minutes"]
+            minutes[name] = trained["minutes"]
         else:
             t0 = time.perf_counter()
             train_fusion(

@@ -23,9 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..optics import NOMINAL, born_wolf_psf
+from ._rl import estimate_background, richardson_lucy
+from ._wiener import wiener, wiener_transfer
+
 if TYPE_CHECKING:
+    from ..nets.fusion_unet import FusionUNetConfig
     from ..optics import OpticsProfile
-    from .fusion_unet import FusionUNetConfig
 
 __all__ = [
     "RL_TV_WEIGHT",
@@ -55,17 +59,12 @@ def normalise(x: np.ndarray) -> tuple[float, float]:
 
 @lru_cache(maxsize=32)
 def _wiener_filter(z_um: float, shape: tuple[int, int]) -> tuple[np.ndarray, Any]:
-    from ..optics import born_wolf_psf
-    from ..restoration._wiener import wiener_transfer
-
     psf = born_wolf_psf(z_um)
     return psf, wiener_transfer(psf, shape, WIENER_BALANCE)
 
 
 def _wiener_plane(x: np.ndarray, z_um: float) -> np.ndarray:
     import torch
-
-    from ..restoration._wiener import wiener
 
     z = round(abs(float(z_um)) / Z_STEP_UM) * Z_STEP_UM
     psf, transfer = _wiener_filter(z, x.shape)
@@ -85,8 +84,6 @@ def rl_planes(
     RL's border extension (by the PSF radius) and changes only the frames' borders.
     """
     import torch
-
-    from ..restoration._rl import estimate_background, richardson_lucy
 
     if pad:
         k = max(p.shape[0] for p in psfs)
@@ -133,8 +130,6 @@ def input_planes(
     if config.rl_plane:
         given = psfs is not None
         if psfs is None:
-            from ..optics import NOMINAL
-
             psfs = [(profile or NOMINAL).psf(float(z)) for z in np.ravel(z_um)]
         planes.append(rl_planes(x, psfs, config.rl_iterations, pad=given)[:, None])
     return np.concatenate(planes, axis=1) if len(planes) > 1 else planes[0]

@@ -1,6 +1,6 @@
 """Benchmark of the classical restorers: speed against scikit-image, and PSNR gains.
 
-Run ``python -m scope_deblur.bench_classical`` (prints JSON). Timings are medians
+Run ``python -m scope_deblur.lab.bench_classical`` (prints JSON). Timings are medians
 over ``repeats`` runs on one synthetic frame; the machine's load average is reported
 because shared machines make timings noisy.
 """
@@ -11,22 +11,21 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["bench_classical", "psnr_gains"]
+from .training import DEFAULT_IN_FOCUS_DIR
 
-_SAMPLES = Path(__file__).parent / "data" / "samples"
+__all__ = ["bench_classical", "psnr_gains"]
 
 
 def _sample(index: int = 0) -> np.ndarray:
-    from .io import read_image
+    from ..io import read_image
 
-    paths = sorted(_SAMPLES.glob("*.png"))
+    paths = sorted(DEFAULT_IN_FOCUS_DIR.glob("*.png"))
     if not paths:
-        raise FileNotFoundError(f"no sample images in {_SAMPLES}")
+        raise FileNotFoundError(f"no sample images in {DEFAULT_IN_FOCUS_DIR}")
     return read_image(paths[index]).astype(np.float32)
 
 
@@ -61,8 +60,8 @@ def bench_classical(
     import torch
     from skimage.restoration import richardson_lucy as sk_rl
 
-    from .optics import born_wolf_psf, defocus
-    from .restoration import awdvd, estimate_background, richardson_lucy
+    from ..optics import born_wolf_psf, defocus
+    from ..restoration import awdvd, estimate_background, richardson_lucy
 
     sharp = _sample()
     reps = (-(-shape[0] // sharp.shape[0]), -(-shape[1] // sharp.shape[1]))
@@ -122,10 +121,10 @@ def psnr_gains(
     """
     import torch
 
-    from .metrics import psnr, ssim
-    from .optics import defocus
-    from .protocols import DefocusEstimate
-    from .restoration import AWDVDRestorer, RLRestorer
+    from ..metrics import psnr, ssim
+    from ..optics import defocus
+    from ..protocols import DefocusEstimate
+    from ..restoration import AWDVDRestorer, RLRestorer
 
     sharp = _sample(image_index)
     gen = torch.Generator().manual_seed(seed)
@@ -146,7 +145,7 @@ def psnr_gains(
         row["gain_rl_db"] = round(row["psnr_rl"] - row["psnr_input"], 2)
         row["gain_awdvd_db"] = round(row["psnr_awdvd"] - row["psnr_input"], 2)
         rows.append(row)
-    return {"image": sorted(_SAMPLES.glob("*.png"))[image_index].name, "rows": rows}
+    return {"image": sorted(DEFAULT_IN_FOCUS_DIR.glob("*.png"))[image_index].name, "rows": rows}
 
 
 if __name__ == "__main__":  # pragma: no cover

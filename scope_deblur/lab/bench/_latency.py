@@ -45,8 +45,8 @@ def matmul_peak_tflops(device: str, dtype: Any, n: int = 2048, repeats: int = 5)
 def _frame(shape: tuple[int, int], defocus_um: float = 16.0) -> np.ndarray:
     import torch
 
-    from ..demo._world import sample_field
-    from ..optics import defocus
+    from ...demo._world import sample_field
+    from ...optics import defocus
 
     field = sample_field()
     reps = (-(-shape[0] // field.shape[0]), -(-shape[1] // field.shape[1]))
@@ -124,9 +124,9 @@ def bench_latency(
     """
     import torch
 
-    from .._device import describe_device, resolve_device
-    from ..estimation import DelpNetEstimator
-    from ..restoration import AWDVDRestorer, FusionRestorer, RLRestorer
+    from ..._device import describe_device, resolve_device
+    from ...estimation import DelpNetEstimator
+    from ...restoration import AWDVDRestorer, FusionRestorer, RLRestorer
 
     dev = resolve_device(device)
     sync = torch.cuda.synchronize if dev == "cuda" else None
@@ -183,8 +183,8 @@ def _bench_size(
     import torch
     from skimage.restoration import richardson_lucy as sk_rl
 
-    from ..optics import born_wolf_psf
-    from ..protocols import DefocusEstimate
+    from ...optics import born_wolf_psf
+    from ...protocols import DefocusEstimate
 
     estimator, fusion, compiled, awdvd, rl = stages
     dev = fusion.device.type

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..live import LivePipeline
+    from ...live import LivePipeline
 
 __all__ = ["bench_soak", "process_sample"]
 
@@ -64,9 +64,9 @@ def bench_soak(
     """
     import useq
 
-    from ..demo import DemoWorld, DriftConfig, load_demo_core
-    from ..live import LiveSession, RunFolder, open_core
-    from ..methods import build_estimator, build_restorer, resolve_device
+    from ...demo import DemoWorld, DriftConfig, load_demo_core
+    from ...live import LiveSession, RunFolder, open_core
+    from ...methods import build_estimator, build_restorer, resolve_device
 
     dev = resolve_device(device)
     restorer, estimator = build_restorer(method, dev), build_estimator(dev)

@@ -1,4 +1,7 @@
-"""``scope-deblur train``, ``evaluate`` and ``bench``."""
+"""``scope-deblur train``, ``evaluate`` and ``bench``: the lab's commands.
+
+Each is an entry point of the group ``scope_deblur.commands``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from pathlib import Path
 
 import typer
 
-from ._progress import bar, err, print_json
+from ..cli.common import bar, err, print_json
+
+__all__ = ["bench", "evaluate", "train"]
 
 
 def _sizes(text: str) -> list[int | tuple[int, int]]:
@@ -136,15 +141,15 @@ def train(
                 raise ValueError(f"{flag} applies to {owner} only")
             kwargs[key] = value
     if model == "delpnet":
-        from ..training._delpnet import train_delpnet
+        from .training._delpnet import train_delpnet
 
         metrics = train_delpnet(data, out, **kwargs)  # type: ignore[arg-type]
     elif model == "fusion":
-        from ..training._fusion import train_fusion
+        from .training._fusion import train_fusion
 
         metrics = train_fusion(data, out, **kwargs)  # type: ignore[arg-type]
     elif model == "ablation":
-        from ..training._ablation import run_ablation
+        from .training._ablation import run_ablation
 
         if minutes is not None:
             raise ValueError("--minutes does not apply to the ablation; give --steps")
@@ -179,8 +184,8 @@ def evaluate(
         raise ValueError(f"unknown model {model!r}; choose delpnet, fusion or all")
     results = {}
     if model in ("delpnet", "all"):
-        from ..report import plot_confusion
-        from ..training._delpnet import evaluate_delpnet
+        from .report import plot_confusion
+        from .training._delpnet import evaluate_delpnet
 
         results["delpnet"] = res = evaluate_delpnet(seed=seed, device=device)
         panels = {
@@ -194,8 +199,8 @@ def evaluate(
             plot_confusion(panels, res["classes"], figure / "delpnet_confusion.png")
         )
     if model in ("fusion", "all"):
-        from ..evaluation import evaluate_do_no_harm, evaluate_real, evaluate_restoration
         from ..weights import load_card
+        from .evaluation import evaluate_do_no_harm, evaluate_real, evaluate_restoration
 
         load_card(weights)  # a missing or unreadable model fails here, before any work
         figure.mkdir(parents=True, exist_ok=True)
@@ -239,8 +244,8 @@ def bench(
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Time estimation and restoration per frame size, live throughput (--live), or a soak."""
-    from ..bench import bench_latency, bench_live, bench_soak
     from ..methods import FUSION_METHODS, METHODS
+    from .bench import bench_latency, bench_live, bench_soak
 
     if soak is not None:
         if method not in METHODS:
@@ -248,7 +253,7 @@ def bench(
         with bar("soaking") as (update,):
             result = bench_soak(soak, method=method, device=device, out=soak_out, progress=update)
         if soak_out is not None:
-            from ..report import plot_soak
+            from .report import plot_soak
 
             (soak_out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
             result["plot"] = str(plot_soak(result, soak_out / "soak.png"))
@@ -285,10 +290,3 @@ def bench(
         print_json(result)
     else:
         err.print_json(data=result)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the commands to ``app``."""
-    app.command()(train)
-    app.command()(evaluate)
-    app.command()(bench)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..methods import build_restorer
 from .training._data import REAL_Z00_DIR
 
 __all__ = [
@@ -90,28 +91,19 @@ def _summary(stats: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 def _restorer(method: Any, device: str) -> Any:
-    """Map a method name to a Restorer (``None`` for the input row)."""
+    """Map a method to a Restorer (``None`` for the input row).
+
+    Names: ``input``, a :data:`~scope_deblur.methods.METHODS` name, ``fusion_raw`` (the
+    fusion network alone, without its do-no-harm gates) or ``fusion:PATH`` (other weights).
+    """
     if not isinstance(method, str):
         return method
     if method == "input":
         return None
-    if method == "rl":
-        from .restoration._rl import RLRestorer
-
-        return RLRestorer(device=device)
-    if method == "awdvd":
-        from .restoration._awdvd import AWDVDRestorer
-
-        return AWDVDRestorer(device=device)
-    if method in ("fusion", "fusion_raw") or method.startswith("fusion:"):
-        from .restoration._fusion import FusionRestorer
-
-        weights = method.split(":", 1)[1] if ":" in method else "fusion"
-        r = FusionRestorer(weights, device=device)
-        if method == "fusion_raw":  # the network alone, without the do-no-harm gates
-            r.in_focus_um, r.min_confidence, r.error_floor = -1.0, -1.0, 0.0
-        return r
-    raise ValueError(f"unknown method {method!r}; use input|rl|awdvd|fusion|fusion_raw|fusion:PATH")
+    if method == "fusion_raw":
+        return build_restorer("fusion", device, gates=False)
+    name, _, weights = method.partition(":")
+    return build_restorer(name, device, weights=weights or None)
 
 
 def _held_out(data_dir: str | Path | None, crop: int | None) -> np.ndarray:
@@ -159,10 +151,10 @@ def evaluate_restoration(
     """
     import torch
 
-    from .metrics import psnr, ssim
-    from .optics import NOMINAL, OpticsProfile, PsfParams, defocus, pupil_psf
-    from .optics._family import sample_params
-    from .protocols import DefocusEstimate
+    from ..metrics import psnr, ssim
+    from ..optics import NOMINAL, OpticsProfile, PsfParams, defocus, pupil_psf
+    from ..optics._family import sample_params
+    from ..protocols import DefocusEstimate
 
     if forward not in ("born_wolf", "family"):
         raise ValueError(f"forward must be born_wolf or family, got {forward!r}")
@@ -233,8 +225,8 @@ def evaluate_do_no_harm(
 
     The held-out image (a07) is blurred to each depth with ``photons`` at its 99.9th
     percentile (read noise 2, one seeded generator per photon count) and restored at the
-    true defocus, once by the network alone (``restore_full``) and once by the restorer
-    with its do-no-harm gates (``restore``; here the fidelity blend).
+    true defocus, once by the network alone (``gates=False``) and once by the restorer
+    with its do-no-harm gates (here the fidelity blend).
 
     Returns
     -------
@@ -244,13 +236,13 @@ def evaluate_do_no_harm(
     """
     import torch
 
-    from .metrics import psnr
-    from .optics import defocus
-    from .protocols import DefocusEstimate
-    from .restoration import FusionRestorer
+    from ..metrics import psnr
+    from ..optics import defocus
+    from ..protocols import DefocusEstimate
 
     sharp = _held_out(data_dir, crop)
-    restorer = FusionRestorer(weights, device=device)
+    network = build_restorer("fusion", device, weights=weights, gates=False)
+    restorer = build_restorer("fusion", device, weights=weights)
     out: dict[str, Any] = {"weights": weights, "depths": list(depths), "photons": list(photons)}
     rows: dict[str, list[list[float]]] = {"input_psnr": [], "raw_gain_db": [], "gain_db": []}
     for n in photons:
@@ -261,8 +253,8 @@ def evaluate_do_no_harm(
                 torch.from_numpy(sharp), float(z), photons=float(n), read_noise=2.0, generator=gen
             ).numpy()
             base = psnr(sharp, frame)
-            raw = restorer.restore_full(frame, float(z))
-            gated = restorer.restore(frame, DefocusEstimate(float(z), 1.0))
+            est = DefocusEstimate(float(z), 1.0)
+            raw, gated = network.restore(frame, est), restorer.restore(frame, est)
             row["input_psnr"].append(round(base, 3))
             row["raw_gain_db"].append(round(psnr(sharp, raw) - base, 3))
             row["gain_db"].append(round(psnr(sharp, gated) - base, 3))
@@ -296,10 +288,9 @@ def evaluate_real(
         check: the real in-focus frames restored by the fusion U-Net at DelpNet's
         estimate of each (``in_focus_estimates_um``).
     """
-    from .estimation import DelpNetEstimator
-    from .io import check_frame, read_image
-    from .protocols import DefocusEstimate, Restorer
-    from .restoration import AWDVDRestorer, FusionRestorer, RLRestorer
+    from ..estimation import DelpNetEstimator
+    from ..io import check_frame, read_image
+    from ..protocols import DefocusEstimate, Restorer
     from .training._data import in_focus_paths
 
     files = sorted(p for p in Path(z00_dir).iterdir() if p.suffix.lower() in {".tif", ".tiff"})
@@ -314,9 +305,9 @@ def evaluate_real(
         ests = [DefocusEstimate(float(defocus_um), 1.0)] * len(real)
     sharp_ests = [estimator.estimate(x) for x in sharp]
     restorers: dict[str, Restorer] = {
-        "fusion": FusionRestorer(weights, device=device),
-        "rl": RLRestorer(device=device),
-        "awdvd": AWDVDRestorer(device=device),
+        "fusion": build_restorer("fusion", device, weights=weights),
+        "rl": build_restorer("rl", device),
+        "awdvd": build_restorer("awdvd", device),
     }
     sets = {"in_focus": sharp, "input": real}
     for name, restorer in restorers.items():

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from .._device import resolve_device
-from ..patches import BG_MAX_COUNTS as BG_MAX
-from ..patches import BG_RANGE_COUNTS as BG_RANGE
+from ..._device import resolve_device
+from ...patches import BG_MAX_COUNTS as BG_MAX
+from ...patches import BG_RANGE_COUNTS as BG_RANGE
 from ._data import (
     DEFAULT_VAL_IMAGE,
     REAL_Z00_DIR,
@@ -115,7 +115,7 @@ class SyntheticDefocus:
     def _psf(self, z: float) -> np.ndarray:
         from scipy.ndimage import gaussian_filter
 
-        from ..optics import BBBC006_OPTICS, born_wolf_psf, sample_psf
+        from ...optics import BBBC006_OPTICS, born_wolf_psf, sample_psf
 
         if self.forward != "mixture":
             return born_wolf_psf(z, BBBC006_OPTICS)
@@ -133,7 +133,7 @@ class SyntheticDefocus:
         """Blur one random sharp frame; return (noisy counts, clean counts, class)."""
         import torch
 
-        from ..optics import blur
+        from ...optics import blur
 
         i = int(self.rng.integers(len(self.sharp)))
         z = float(self.levels[c])
@@ -289,9 +289,9 @@ def train_delpnet(
     import torch
     import torch.nn.functional as F
 
-    from ..nets import DelpNet, DelpNetConfig
-    from ..optics import BBBC006_OPTICS, FAMILY_RANGES
-    from ..weights import save_weights
+    from ...nets import DelpNet, DelpNetConfig
+    from ...optics import BBBC006_OPTICS, FAMILY_RANGES
+    from ...weights import ModelCard, save_weights
 
     _check_forward(forward)
     dev = resolve_device(device)
@@ -378,7 +378,7 @@ def train_delpnet(
     }
     if progress:
         print({k: v for k, v in metrics.items() if k != "confusion"}, flush=True)
-    save_weights(model, out, card)
+    save_weights(model, out, ModelCard.model_validate(card))
     return metrics
 
 
@@ -420,8 +420,8 @@ def evaluate_delpnet(
         images; ``real_in_focus``: estimates of the six in-focus images (a07 is held
         out, the others were used for training).
     """
-    from ..estimation import DelpNetEstimator
-    from ..io import read_image
+    from ...estimation import DelpNetEstimator
+    from ...io import read_image
 
     est = DelpNetEstimator(weights, device=resolve_device(device))
     paths = in_focus_paths(data_dir)

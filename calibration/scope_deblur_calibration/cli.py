@@ -1,4 +1,7 @@
-"""``scope-deblur calibrate``: fit the microscope's PSF to a bead z-stack, write a profile."""
+"""``scope-deblur calibrate``: fit the microscope's PSF to a bead z-stack, write a profile.
+
+The command is an entry point of the group ``scope_deblur.commands``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
+from scope_deblur.cli.common import err, print_json
+from scope_deblur.io import read_planes
+from scope_deblur.live import RunFolder, load_config, open_core
+from scope_deblur.optics import NOMINAL, Optics
 
-from ._progress import err, print_json
+from ._acquire import acquire_stack, demo_bead_core
+from ._figure import save_figure
+from ._fit import fit_stack
+
+__all__ = ["calibrate"]
 
 
 def _optics(na: float | None, wavelength_nm: float | None, n: float, pixel_um: float | None) -> Any:
-    from ..optics import Optics
-
     missing = [
         flag
         for flag, v in (
@@ -40,15 +50,9 @@ def _acquired(
 
     The stack stays on disk in ``folder`` (a raw-only run).
     """
-    from scope_deblur_calibration import acquire_stack
-
-    from ..live import open_core
-
     with open_core(load) as core:
         known = optics(core)  # before the stack, so that a missing pixel size costs no time
-        stack = acquire_stack(
-            core, folder, range_um=range_um, step_um=step_um, overwrite=overwrite
-        )
+        stack = acquire_stack(core, folder, range_um=range_um, step_um=step_um, overwrite=overwrite)
         return stack, known
 
 
@@ -80,12 +84,6 @@ def calibrate(
     Writes OUT (the profile) and a figure beside it (OUT with .png): the measured bead
     against each candidate model. Give exactly one of --stack, --demo or --config.
     """
-    import numpy as np
-
-    from scope_deblur_calibration import fit_stack, save_figure
-
-    from ..live import RunFolder, load_config
-
     if sum((stack is not None, demo, config is not None)) != 1:
         raise ValueError("give exactly one of --stack STACK --z-step UM, --demo or --config CFG")
     if out.exists() and not overwrite:
@@ -94,8 +92,6 @@ def calibrate(
     if stack is None:
         folder.check(overwrite=overwrite)
     if stack is not None:
-        from ..io import read_planes
-
         if z_step is None:
             raise ValueError("--stack needs --z-step UM, the stage step between its planes")
         data = read_planes(stack)[0]
@@ -103,10 +99,6 @@ def calibrate(
         optics = _optics(na, wavelength_nm, immersion_n, pixel_size)
         step, source = z_step, f"calibrate --stack {stack} --z-step {z_step:g}"
     elif demo:
-        from scope_deblur_calibration import demo_bead_core
-
-        from ..optics import NOMINAL
-
         data, optics = _acquired(
             demo_bead_core, lambda _: NOMINAL.optics, folder, range_um, step_um, overwrite
         )
@@ -136,8 +128,3 @@ def calibrate(
         mark = "  ← kept" if name == result.best else ""
         err.print(f"{name:>20}: relative residual {info['relative_residual']:.4f}{mark}")
     err.print(f"wrote {profile_path} and {figure}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the command to ``app``."""
-    app.command()(calibrate)

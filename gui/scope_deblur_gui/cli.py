@@ -1,10 +1,20 @@
-"""``scope-deblur gui``: the Qt acquisition window (Qt is imported only when it runs)."""
+"""``scope-deblur gui``: the Qt acquisition window (Qt is imported only when it runs).
+
+The command is an entry point of the group ``scope_deblur.commands``: ``scope-deblur``
+imports this module to list it, so this module imports no Qt.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from scope_deblur.methods import METHODS
+from scope_deblur.optics import load_profile
+
+from ._app import run_app
+
+__all__ = ["gui"]
 
 
 def gui(
@@ -26,8 +36,6 @@ def gui(
     quit_after: float | None = typer.Option(None, min=0, help="Close after this many seconds."),
 ) -> None:
     """Open the acquisition GUI: define an MDA, watch raw and restored frames live."""
-    from ..methods import METHODS
-
     if demo and config is not None:
         raise ValueError("give either --demo or --config, not both")
     if method not in METHODS:
@@ -35,15 +43,13 @@ def gui(
     if config is not None and not config.is_file():
         raise FileNotFoundError(f"no such Micro-Manager config file: {config}")
     if profile is not None:
-        from ..optics import load_profile
-
         load_profile(profile)  # a bad profile fails here, in one line
     if screenshot is not None and quit_after is None:
         raise ValueError(
             "--screenshot needs --quit-after SECONDS (it is taken just before quitting)"
         )
     try:
-        from scope_deblur_gui import run_app
+        from . import _window  # noqa: F401 - Qt, superqt and pymmcore-widgets, checked here
     except ImportError as e:
         raise ValueError(
             f"the GUI needs the optional Qt dependencies ({e}); pip install 'scope-deblur[gui]'"
@@ -60,8 +66,3 @@ def gui(
     )
     if code:
         raise typer.Exit(code)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the command to ``app``."""
-    app.command()(gui)

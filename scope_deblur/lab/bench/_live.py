@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..protocols import DefocusEstimator, Restorer
+from ...protocols import DefocusEstimator, Restorer
 
 __all__ = ["bench_live"]
 
@@ -31,8 +31,8 @@ def _stream(
     """Stream the demo microscope through a live session; time the frames and the rest."""
     import useq
 
-    from ..demo import DemoWorld, DriftConfig, load_demo_core
-    from ..live import LiveSession, RunFolder, open_core
+    from ...demo import DemoWorld, DriftConfig, load_demo_core
+    from ...live import LiveSession, RunFolder, open_core
 
     seq = useq.MDASequence(time_plan={"interval": 1 / fps, "loops": frames})
     world = DemoWorld(DriftConfig(ramp_um_per_frame=0.3))
@@ -92,7 +92,7 @@ def bench_live(
     """
     import torch
 
-    from ..methods import build_estimator, build_restorer, resolve_device
+    from ...methods import build_estimator, build_restorer, resolve_device
 
     dev = resolve_device(device)
     estimator, restorer = build_estimator(dev), build_restorer(method, dev, compile=compile)
