@@ -54,6 +54,7 @@ def build_restorer(
     profile: OpticsProfile | None = None,
     weights: str | Path | None = None,
     gates: bool = True,
+    pixel_um: float | None = None,
 ) -> Restorer:
     """Return the restorer called ``method`` (one of :data:`METHODS`).
 
@@ -64,6 +65,13 @@ def build_restorer(
     networks, a fusion method can load other ``weights`` (a ``.safetensors`` path with
     its card), and ``gates=False`` gives the network alone, without the do-no-harm
     gates (depth, confidence, fidelity).
+
+    A profile with channel entries gives one restorer per channel
+    (:class:`~scope_deblur.restoration.ChannelRestorers`). ``pixel_um`` is the frames'
+    pixel size in the sample (the profile's when not
+    given). Richardson–Lucy and AWDVD then take their PSF at it; a network trained at
+    another pixel size (its card's optics) gets each frame resampled to that one
+    (:class:`~scope_deblur.restoration.RescaledRestorer`), within the memory budget.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -76,22 +84,53 @@ def build_restorer(
     if method == "none":
         return Passthrough()
     from . import restoration
+
+    if profile is not None and profile.channels:  # one restorer per channel's entry
+        return restoration.ChannelRestorers(
+            lambda entry: build_restorer(
+                method,
+                device,
+                compile=compile,
+                profile=entry,
+                weights=weights,
+                gates=gates,
+                pixel_um=pixel_um,
+            ),
+            profile,
+        )
     from .optics import NOMINAL
 
     dev = resolve_device(device)
+    frame_um = pixel_um or (profile.optics.pixel_um if profile is not None else None)
     if method in FUSION_METHODS:
+        from .weights import load_card
+
         if profile is not None:
             method = KNOWN_OPTICS.get(method, method)
+        trained_um = load_card(str(weights or method)).optics.pixel_um
         known = profile if method in KNOWN_OPTICS.values() else None
+        if known is not None:  # the network sees frames at its pixel size, PSF included
+            known = _at_pixel(known, trained_um)
         restorer = restoration.FusionRestorer(
             str(weights or method), device=dev, compile=compile, profile=known
         )
         if not gates:
             restorer.in_focus_um, restorer.min_confidence, restorer.error_floor = -1.0, -1.0, 0.0
-        return restorer
+        if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
+            return restorer
+        return restoration.RescaledRestorer(restorer, pixel_um=frame_um, working_um=trained_um)
+    psf = _at_pixel(profile or NOMINAL, frame_um)
     if method == "awdvd":
-        return restoration.AWDVDRestorer(device=dev, profile=profile or NOMINAL)
-    return restoration.RLRestorer(device=dev, profile=profile or NOMINAL)
+        return restoration.AWDVDRestorer(device=dev, profile=psf)
+    return restoration.RLRestorer(device=dev, profile=psf)
+
+
+def _at_pixel(profile: OpticsProfile, pixel_um: float | None) -> OpticsProfile:
+    """Return ``profile`` sampled at ``pixel_um`` (the same optics)."""
+    if pixel_um is None or pixel_um == profile.optics.pixel_um:
+        return profile
+    optics = profile.optics.model_copy(update={"pixel_um": pixel_um})
+    return profile.model_copy(update={"optics": optics})
 
 
 def build_estimator(

@@ -21,7 +21,7 @@ CORE = [
     if p.relative_to(ROOT / "scope_deblur").parts[0] != "lab"
 ]
 NOT_FOR_THE_CORE = ("scope_deblur.lab", "scope_deblur_gui", "scope_deblur_calibration")
-CORE_COMMANDS = ["demo", "estimate", "restore", "acquire", "resume"]
+CORE_COMMANDS = ["demo", "estimate", "restore", "acquire", "focus", "resume"]
 PLUGIN_COMMANDS = {"calibrate", "train", "evaluate", "bench", "gui"}
 
 

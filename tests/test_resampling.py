@@ -52,3 +52,20 @@ def test_resampling_beyond_the_budget_is_refused_with_one_line(monkeypatch):
 def test_close_pixel_sizes_are_used_as_they_are():
     assert not needs_resampling(0.65, 0.645)
     assert needs_resampling(1.0, 0.645) and needs_resampling(0.3, 0.645)
+
+
+def test_the_factory_resamples_networks_and_samples_psfs_at_the_frame_pixel():
+    from scope_deblur.methods import build_restorer
+    from scope_deblur.optics import NOMINAL, ChannelOptics
+    from scope_deblur.restoration import ChannelRestorers, FusionRestorer, RLRestorer
+
+    assert isinstance(build_restorer("fusion-fast", "cpu", pixel_um=0.65), FusionRestorer)
+    far = build_restorer("fusion-fast", "cpu", pixel_um=1.29)
+    assert isinstance(far, RescaledRestorer) and far.scale == pytest.approx(2, rel=0.01)
+    rl = build_restorer("rl", "cpu", pixel_um=1.29)
+    assert isinstance(rl, RLRestorer) and rl.profile.optics.pixel_um == 1.29
+    profile = NOMINAL.model_copy(update={"channels": {"GFP": ChannelOptics(wavelength_um=0.52)}})
+    per_channel = build_restorer("rl", "cpu", profile=profile)
+    assert isinstance(per_channel, ChannelRestorers)
+    assert per_channel.for_channel("GFP").profile.optics.wavelength_um == 0.52
+    assert per_channel.for_channel("DAPI").profile.optics.wavelength_um == 0.451

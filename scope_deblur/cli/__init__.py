@@ -4,7 +4,7 @@ Every command exits 0 on success. Bad input exits 2 with one line on stderr and 
 traceback (``SCOPE_DEBLUR_DEBUG=1`` shows it); nothing already written is removed.
 
 ``app`` holds the core commands (``demo``, ``estimate``, ``restore``, ``acquire``,
-``resume``). The others register themselves as entry points of the group
+``focus``, ``resume``). The others register themselves as entry points of the group
 ``scope_deblur.commands`` (name: the command; value: its function): ``calibrate``
 (scope_deblur_calibration), ``train``, ``evaluate`` and ``bench`` (the lab) and ``gui``
 (scope_deblur_gui). :func:`main` adds them before it runs; their helpers are in
@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 import typer
 
 from ..errors import one_line
-from . import _acquire, _demo, _images, _resume
+from . import _acquire, _demo, _focus, _images, _resume
 
 __all__ = ["COMMANDS_GROUP", "app", "main"]
 
@@ -36,7 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (_demo, _images, _acquire, _resume):
+for module in (_demo, _images, _acquire, _focus, _resume):
     module.register(app)
 
 

@@ -8,13 +8,18 @@ from typing import Any
 import typer
 
 from .common import (
+    FOCUS_LOCK_OPTION,
     FORMAT_OPTION,
+    LOCK_MAX_EXCURSION_OPTION,
+    LOCK_MAX_STEP_OPTION,
     OVERWRITE_OPTION,
     PROFILE_OPTION,
     catch_up_hint,
     end_of_run,
     err,
     load_profile_option,
+    lock_config,
+    print_focus_lock,
     print_json,
     session_progress,
 )
@@ -49,12 +54,20 @@ def acquire(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     format_: str = FORMAT_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
+    focus_lock: bool = FOCUS_LOCK_OPTION,
+    lock_max_excursion_um: float = LOCK_MAX_EXCURSION_OPTION,
+    lock_max_step_um: float = LOCK_MAX_STEP_OPTION,
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
     ),
     json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Run an MDA; raw frames go to OUT/raw.ome.zarr (or .ome.tif), restored ones beside."""
+    """Run an MDA; raw frames go to OUT/raw.ome.zarr (or .ome.tif), restored ones beside.
+
+    Frames are restored at the pixel size the microscope reports (its pixel-size
+    configuration), or the profile's; with --focus-lock the focus stage follows the drift.
+    """
+    from ..focus import FocusLock
     from ..live import LiveSession, RunFolder, load_config, open_core
     from ..methods import build_estimator, build_restorer, resolve_device
 
@@ -65,21 +78,31 @@ def acquire(
     dev = resolve_device(device)
     settings = {"command": "acquire", "config": config.resolve(), "method": method}
     settings["profile"] = profile.resolve() if profile else None
+    lock = lock_config(focus_lock, lock_max_excursion_um, lock_max_step_um)
+    settings["focus_lock"] = lock.model_dump() if lock else None
     with open_core(lambda: load_config(config)) as core:  # a bad config fails before models load
+        # Without a profile, frames are read at the pixel size the core reports.
+        pixel_um = None if optics_profile else (core.getPixelSizeUm() or None)
         restorer = (
-            build_restorer(method, dev, compile=compile_, profile=optics_profile)
+            build_restorer(method, dev, compile=compile_, profile=optics_profile, pixel_um=pixel_um)
             if restore
             else None
         )
-        # Without a profile, DelpNet reads frames at the pixel size the core reports.
-        pixel_um = None if optics_profile else (core.getPixelSizeUm() or None)
         estimator = (
-            build_estimator(dev, pixel_um=pixel_um, profile=optics_profile) if restore else None
+            build_estimator(dev, pixel_um=pixel_um, profile=optics_profile)
+            if restore or lock
+            else None
         )
         if restore and compile_:
             err.print("compiling the fusion network before the first frame (15-30 s once)")
         session = LiveSession(
-            core, folder, estimator=estimator, restorer=restorer, device=dev, settings=settings
+            core,
+            folder,
+            estimator=estimator,
+            restorer=restorer,
+            device=dev,
+            focus_lock=FocusLock(lock) if lock else None,
+            settings=settings,
         )
         with session_progress() as connect:
             connect(session.events)
@@ -94,6 +117,7 @@ def acquire(
         f"{summary['frames_acquired']} frames acquired; raw: {summary['outputs']['raw']}; "
         f"restored: {summary['outputs'].get('restored')}"
     )
+    print_focus_lock(summary)
     if restore:
         catch_up_hint(method, dev, summary["frames_restored"], summary["frames_restored_live"])
 

@@ -7,13 +7,18 @@ from pathlib import Path
 import typer
 
 from .common import (
+    FOCUS_LOCK_OPTION,
     FORMAT_OPTION,
+    LOCK_MAX_EXCURSION_OPTION,
+    LOCK_MAX_STEP_OPTION,
     OVERWRITE_OPTION,
     PROFILE_OPTION,
     catch_up_hint,
     end_of_run,
     err,
     load_profile_option,
+    lock_config,
+    print_focus_lock,
     print_json,
     session_progress,
 )
@@ -32,6 +37,9 @@ def demo(
     format_: str = FORMAT_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
     seed: int = typer.Option(0, min=0, help="Seed of the drift and noise."),
+    focus_lock: bool = FOCUS_LOCK_OPTION,
+    lock_max_excursion_um: float = LOCK_MAX_EXCURSION_OPTION,
+    lock_max_step_um: float = LOCK_MAX_STEP_OPTION,
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
     ),
@@ -53,6 +61,7 @@ def demo(
         format=format_,
         overwrite=overwrite,
         seed=seed,
+        focus_lock=lock_config(focus_lock, lock_max_excursion_um, lock_max_step_um),
     )
     RunFolder(out, format_).check(overwrite=overwrite)  # refuse before loading any model
     dev = resolve_device(device)
@@ -79,6 +88,7 @@ def demo(
         f"{summary['psnr_restored_db']} dB; "
         f"SSIM {summary['ssim_input']} → {summary['ssim_restored']}"
     )
+    print_focus_lock(summary)
     for name, path in summary["outputs"].items():
         err.print(f"  {name}: {path}")
     catch_up_hint(method, dev, summary["frames_restored"], summary["frames_restored_live"])

@@ -65,11 +65,14 @@ def _label(result: dict) -> str:
     return result["path"] + (f" plane {result['plane']}" if "plane" in result else "")
 
 
+_PIXEL_SIZE = typer.Option(
+    None, min=0, help="Pixel size of the images in the sample (µm; default: the profile's)."
+)
+
+
 def estimate(
     paths: list[Path] = _FILES,
-    pixel_size: float | None = typer.Option(
-        None, min=0, help="Pixel size of the images (µm, positive)."
-    ),
+    pixel_size: float | None = _PIXEL_SIZE,
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     map_dir: Path | None = typer.Option(
@@ -182,6 +185,7 @@ def restore(
         "fusion",
         help="fusion, fusion-fast, fusion-known[-fast] (trust the optics), awdvd or rl.",
     ),
+    pixel_size: float | None = _PIXEL_SIZE,
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     overwrite: bool = _OVERWRITE,
@@ -193,25 +197,33 @@ def restore(
     own estimated defocus. Inputs with the same stem get <stem>-2.tif, <stem>-3.tif,
     ... in the order given. No output replaces an input, nor an existing file without
     --overwrite. With --profile the restorers use the calibrated PSF (fusion and
-    fusion-fast become fusion-known and fusion-known-fast). Work that would need more
+    fusion-fast become fusion-known and fusion-known-fast). A network trained at
+    another pixel size than --pixel-size restores each plane resampled to its own, and
+    the change it makes comes back on the image's grid. Work that would need more
     memory than $SCOPE_DEBLUR_MEMORY_BUDGET_GB (default: half the RAM) is refused
     before it starts. A plane the restorer fails on is written unrestored, and the
     command exits 1.
     """
     from ..estimation import check_estimate_memory
     from ..methods import build_estimator, build_restorer
+    from ..restoration import RescaledRestorer
 
     optics_profile = load_profile_option(profile)
     shapes = _check_inputs(paths)
-    pixel_um = optics_profile.optics.pixel_um if optics_profile else None
+    pixel_um = pixel_size
+    if pixel_um is None and optics_profile is not None:
+        pixel_um = optics_profile.optics.pixel_um
     for p, shape in zip(paths, shapes, strict=True):
         check_estimate_memory(shape, pixel_um, str(p))
         check_memory(restore_bytes(shape), f"{p}: restoring a {shape[-2]}×{shape[-1]} plane")
     names = [f"{p.stem}.tif" for p in paths]
     targets = output_paths(output, names, paths, overwrite=overwrite, option="-o")
     check_folder(output, "-o")
-    restorer = build_restorer(method, device, profile=optics_profile)
-    estimator = build_estimator(device, profile=optics_profile)
+    restorer = build_restorer(method, device, profile=optics_profile, pixel_um=pixel_size)
+    if isinstance(restorer, RescaledRestorer):
+        for p, shape in zip(paths, shapes, strict=True):
+            restorer.check_memory(shape, str(p))
+    estimator = build_estimator(device, pixel_um=pixel_size, profile=optics_profile)
     total = sum(math.prod(s[:-2]) for s in shapes)
     results: list[dict] = []
     with bar("restoring") as (update,):

@@ -30,8 +30,9 @@ def resume(
     profile = load_profile_option(Path(manifest["profile"]) if manifest.get("profile") else None)
     dev = resolve_device(device or manifest.get("device", "auto"))
     method = manifest.get("method") or "fusion"
-    restorer = build_restorer(method, dev, profile=profile)
-    estimator = build_estimator(dev, profile=profile)
+    pixel_um = None if profile else manifest.get("pixel_size_um")  # as the run read frames
+    restorer = build_restorer(method, dev, profile=profile, pixel_um=pixel_um)
+    estimator = build_estimator(dev, pixel_um=pixel_um, profile=profile)
     with bar("resuming") as (update,):
         events = LiveEvents()
         events.catchUpProgress.connect(update)

@@ -21,10 +21,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..live import LiveEvents
 
 if TYPE_CHECKING:
+    from ..focus import LockConfig
     from ..optics import OpticsProfile
 
 __all__ = [
+    "FOCUS_LOCK_OPTION",
     "FORMAT_OPTION",
+    "LOCK_MAX_EXCURSION_OPTION",
+    "LOCK_MAX_STEP_OPTION",
     "OVERWRITE_OPTION",
     "PROFILE_OPTION",
     "bar",
@@ -32,6 +36,8 @@ __all__ = [
     "end_of_run",
     "err",
     "load_profile_option",
+    "lock_config",
+    "print_focus_lock",
     "print_json",
     "session_progress",
 ]
@@ -50,6 +56,52 @@ PROFILE_OPTION = typer.Option(
     None,
     help="Optics profile from `scope-deblur calibrate` (JSON): its pixel size and PSF are used.",
 )
+
+
+FOCUS_LOCK_OPTION = typer.Option(
+    False,
+    "--focus-lock",
+    help="Keep the sample in focus: between frames, move the focus stage by DelpNet's "
+    "estimate (a probe move finds the side when needed; probe frames are not data).",
+)
+LOCK_MAX_EXCURSION_OPTION = typer.Option(
+    50.0,
+    "--lock-max-excursion-um",
+    min=0.1,
+    max=1000,
+    help="The focus lock never takes the stage farther than this from the run's own z; "
+    "reaching it stops the lock, not the acquisition.",
+)
+LOCK_MAX_STEP_OPTION = typer.Option(
+    15.0, "--lock-max-step-um", min=0.1, max=100, help="The focus lock's largest move per frame."
+)
+
+
+def lock_config(enabled: bool, max_excursion_um: float, max_step_um: float) -> LockConfig | None:
+    """Return the focus lock's settings from the options, or None when it is off."""
+    from ..focus import LockConfig
+
+    if not enabled:
+        return None
+    return LockConfig(max_excursion_um=max_excursion_um, max_step_um=max_step_um)
+
+
+def print_focus_lock(summary: dict[str, Any]) -> None:
+    """Say what the focus lock did, if it ran."""
+    if not summary.get("focus_lock"):
+        return
+    truth = ""
+    if summary.get("defocus_abs_median_um") is not None:
+        truth = (
+            f"true |defocus| median {summary['defocus_abs_median_um']} µm, "
+            f"95th percentile {summary['defocus_abs_p95_um']} µm; "
+        )
+    stopped = summary.get("lock_stopped")
+    err.print(
+        f"focus lock: {truth}{summary['stage_moves']} stage moves, "
+        f"{summary['frames_probe']} probe frames" + (f"; stopped: {stopped}" if stopped else ""),
+        soft_wrap=True,
+    )
 
 
 def load_profile_option(path: Path | None) -> OpticsProfile | None:

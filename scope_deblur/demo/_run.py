@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..focus import FocusLock, LockConfig
 from ..live import FrameRecord, LiveEvents, LiveSession, RunFolder, Scorer, open_core
 from ..protocols import DefocusEstimator, Restorer
 from ._core import demo_camera, load_demo_core
@@ -39,6 +40,7 @@ class DemoRun(BaseModel):
     overwrite: bool = False
     seed: int = Field(0, ge=0)
     queue_size: int = Field(4, ge=1, le=1024)
+    focus_lock: LockConfig | None = None
 
 
 def frame_scorer(camera: Any) -> Scorer:
@@ -82,6 +84,7 @@ def run_demo(
     drift = DriftConfig(ramp_um_per_frame=run.drift_um_per_frame, seed=run.seed)
     seq = useq.MDASequence(time_plan={"interval": run.interval_ms / 1000, "loops": run.frames})
     with open_core(lambda: load_demo_core(DemoWorld(drift))) as core:
+        camera = demo_camera(core)
         session = LiveSession(
             core,
             folder,
@@ -89,7 +92,9 @@ def run_demo(
             restorer=restorer,
             device=device,
             queue_size=run.queue_size,
-            scorer=frame_scorer(demo_camera(core)),
+            scorer=frame_scorer(camera),
+            focus_lock=FocusLock(run.focus_lock) if run.focus_lock is not None else None,
+            focus_truth=lambda frame: getattr(camera.truth_for(frame), "defocus_um", None),
             settings={
                 "command": "demo",
                 "method": run.method,

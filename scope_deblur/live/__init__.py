@@ -1,7 +1,9 @@
 """Live restoration of MDA frames: one session API, bounded queue, catch-up, resume."""
 
 from ._core import load_config, open_core
+from ._engine import SafeEngine
 from ._events import LiveEvents
+from ._focus import FocusLockEngine
 from ._folder import RunFolder, check_writable
 from ._pipeline import LivePipeline, Scorer
 from ._raw import RAW_NAMES, RawData, event_index, raw_path
@@ -14,6 +16,7 @@ from ._writer import FrameRecord, RestoredWriter, read_table
 __all__ = [
     "ANNOTATION_NS",
     "RAW_NAMES",
+    "FocusLockEngine",
     "FrameRecord",
     "LiveEvents",
     "LivePipeline",
@@ -21,6 +24,7 @@ __all__ = [
     "RawData",
     "RestoredWriter",
     "RunFolder",
+    "SafeEngine",
     "Scorer",
     "check_writable",
     "event_index",

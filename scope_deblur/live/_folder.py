@@ -76,6 +76,11 @@ class RunFolder:
         return self.path / "frames.csv"
 
     @property
+    def focus_log(self) -> Path:
+        """The focus lock's log: every data and probe frame it saw, and its moves."""
+        return self.path / "focus.csv"
+
+    @property
     def summary(self) -> Path:
         """The run's summary (the ``--json`` object)."""
         return self.path / "summary.json"
@@ -87,7 +92,7 @@ class RunFolder:
 
     def existing(self) -> list[str]:
         """Return the names of the run files already in the folder."""
-        names = [*RAW_NAMES.values(), "raw", _MANIFEST, "frames.csv", "summary.json"]
+        names = [*RAW_NAMES.values(), "raw", _MANIFEST, "frames.csv", "summary.json", "focus.csv"]
         names += [n.replace("raw", "restored") for n in (*RAW_NAMES.values(), "raw")]
         names += [partial_path(self.restored).name, ".restored-writing"]
         return [n for n in names if (self.path / n).exists()]

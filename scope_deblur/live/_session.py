@@ -20,7 +20,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocols import DefocusEstimator, Restorer
 from ._engine import SafeEngine
 from ._events import LiveEvents
+from ._focus import FocusLockEngine, write_steps
 from ._folder import RunFolder
 from ._pipeline import LivePipeline, Scorer
 from ._raw import RawData, event_index
@@ -35,8 +36,11 @@ from ._restored import RestoredLayout
 from ._summary import summarize
 
 if TYPE_CHECKING:
+    import numpy as np
     from pymmcore_plus import CMMCorePlus
     from useq import MDAEvent, MDASequence
+
+    from ..focus import FocusLock
 
 __all__ = ["LiveSession"]
 
@@ -65,6 +69,11 @@ class LiveSession:
         Give up on a restoration that takes longer (see :class:`LivePipeline`).
     scorer : Scorer, optional
         Fills the truth fields of each frame (demo microscope).
+    focus_lock : FocusLock, optional
+        Keep each position in focus between frames (needs ``estimator``); its moves
+        and probe frames go to ``focus.csv``.
+    focus_truth : callable, optional
+        A frame's true signed defocus, for ``focus.csv`` (demo microscope).
     settings : Mapping, optional
         Recorded in ``run.json`` (method, profile, ...): what ``resume`` rebuilds from.
     """
@@ -81,11 +90,16 @@ class LiveSession:
         batch_size: int = 1,
         timeout_s: float = 120.0,
         scorer: Scorer | None = None,
+        focus_lock: FocusLock | None = None,
+        focus_truth: Callable[[np.ndarray], float | None] | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        if (estimator is None) != (restorer is None):
-            raise ValueError("give both an estimator and a restorer, or neither")
+        if restorer is not None and estimator is None:
+            raise ValueError("restoring needs an estimator")
+        if focus_lock is not None and estimator is None:
+            raise ValueError("the focus lock needs an estimator")
         self.core, self.folder, self.device = core, folder, device
+        self.estimator, self.focus_lock, self.focus_truth = estimator, focus_lock, focus_truth
         self.pixel_size_um = core.getPixelSizeUm() or None
         """The camera's pixel size in the sample, from the core's pixel-size config."""
         self.events = LiveEvents()
@@ -142,7 +156,13 @@ class LiveSession:
             pixel_size_um=self.pixel_size_um,
             **self.settings,
         )
-        if not isinstance(self.core.mda.engine, SafeEngine):
+        if self.focus_lock is not None:
+            assert self.estimator is not None
+            engine: SafeEngine = FocusLockEngine(
+                self.core, self.focus_lock, self.estimator, truth=self.focus_truth
+            )
+            self.core.register_mda_engine(engine)
+        elif type(self.core.mda.engine) is not SafeEngine:
             self.core.register_mda_engine(SafeEngine(self.core))
         self._faults_before = len(self._engine.faults)
         ev = self.core.mda.events
@@ -231,6 +251,7 @@ class LiveSession:
             state=state,
         )
         summary["frames_acquired"] = len(self.indices)
+        summary.update(self._focus_report(errors))
         faults = self._engine.faults[self._faults_before :]
         summary["frames_skipped_hardware"] = len(faults)
         summary["errors"] = [*errors, *summary["errors"], *faults]
@@ -242,8 +263,27 @@ class LiveSession:
             summary["errors"] = [*summary["errors"], *raw.torn]
         return self._close(summary)
 
+    def _focus_report(self, errors: list[str]) -> dict[str, Any]:
+        """Return the focus lock's part of the summary (zeros and null without a lock)."""
+        engine = self._engine
+        if not isinstance(engine, FocusLockEngine):
+            return {"focus_lock": False, "stage_moves": 0, "frames_probe": 0, "lock_stopped": None}
+        try:
+            write_steps(self.folder.focus_log, engine.lock.steps)
+        except OSError as e:
+            log.exception("writing the focus log failed")
+            errors.append(f"cannot write {self.folder.focus_log}: {e}")
+        return {
+            "focus_lock": True,
+            "stage_moves": engine.stage_moves,
+            "frames_probe": engine.frames_probe,
+            "lock_stopped": engine.lock.stopped or None,
+        }
+
     def _outputs(self, restored: Path | None) -> dict[str, str | None]:
         out: dict[str, str | None] = {"raw": str(self.folder.raw)}
+        if self.focus_lock is not None:
+            out["focus_log"] = str(self.folder.focus_log)
         if self.pipeline is not None:
             out["restored"] = str(restored) if restored else None
             out["table"] = str(self.folder.table)

@@ -20,6 +20,12 @@ def _mean(values: list[float]) -> float | None:
     return round(float(v.mean()), 4) if v.size else None
 
 
+def _quantile(values: list[float], q: float) -> float | None:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return round(float(np.quantile(v, q)), 3) if v.size else None
+
+
 def summarize(
     records: Sequence[FrameRecord],
     *,
@@ -32,8 +38,9 @@ def summarize(
     """Return the summary of a run from its per-frame records.
 
     ``state`` is ``complete``, ``interrupted`` (resumable), or ``acquired`` (raw only).
-    The quality keys (``defocus_mae_um``, PSNR, SSIM) are null where the truth is
-    unknown, i.e. everywhere but on the demo microscope.
+    The quality keys (``defocus_mae_um``, the true |defocus| median and 95th
+    percentile, PSNR, SSIM) are null where the truth is unknown, i.e. everywhere but on
+    the demo microscope.
     """
     done = [r for r in records if r.mode in DONE]
     errors = [abs(r.defocus_um - r.true_defocus_um) for r in done]
@@ -48,6 +55,8 @@ def summarize(
         "frames_restored_live": sum(r.mode == "live" for r in done),
         "frames_lost": sum(r.mode == "lost" for r in records),
         "defocus_mae_um": _mean(errors),
+        "defocus_abs_median_um": _quantile([r.true_defocus_um for r in done], 0.5),
+        "defocus_abs_p95_um": _quantile([r.true_defocus_um for r in done], 0.95),
         "psnr_input_db": _mean([r.psnr_input_db for r in done]),
         "psnr_restored_db": _mean([r.psnr_restored_db for r in done]),
         "ssim_input": _mean([r.ssim_input for r in done]),

@@ -59,10 +59,13 @@ class OpticsProfile(BaseModel):
     )
 
     def for_channel(self, channel: str | None) -> OpticsProfile:
-        """Return the profile of ``channel``: its wavelength and PSF, or this one if none."""
+        """Return the profile of ``channel`` (its wavelength and PSF), without channel entries.
+
+        A channel without an entry (or None) gets this profile's own optics.
+        """
         entry = self.channels.get(channel) if channel is not None else None
         if entry is None:
-            return self
+            return self.model_copy(update={"channels": {}}) if self.channels else self
         return self.model_copy(
             update={
                 "optics": self.optics.model_copy(update={"wavelength_um": entry.wavelength_um}),

@@ -23,7 +23,7 @@ class ChannelRestorers:
 
     def __init__(self, build: Callable[[OpticsProfile], Restorer], profile: OpticsProfile) -> None:
         self._build, self.profile = build, profile
-        self.default = build(profile)
+        self.default = build(profile.for_channel(None))
         self.name = self.default.name
         self._by_channel: dict[str, Restorer] = {}
 
