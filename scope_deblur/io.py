@@ -185,6 +185,16 @@ class ImageStack:
                 data = data[..., :3].mean(axis=-1)
             yield from data.reshape(-1, *self.shape[-2:])
 
+    def plane(self, k: int) -> np.ndarray:
+        """Return plane ``k`` (in storage order), decoding only the page that holds it."""
+        if not 0 <= k < len(self):
+            raise IndexError(f"{self.path} has {len(self)} planes, not {k + 1}")
+        page, i = divmod(k, len(self) // self._pages)
+        data = self._read(page)
+        if self._colour:
+            data = data[..., :3].mean(axis=-1)
+        return data.reshape(-1, *self.shape[-2:])[i]
+
     def _read(self, k: int) -> np.ndarray:
         """Decode page ``k`` (of the first series of a TIFF)."""
         try:

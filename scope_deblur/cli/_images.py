@@ -13,19 +13,22 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 
 from ..budget import check_memory, restore_bytes
 from ..io import ImageStack, check_frame, write_stack
+from ..restoration import restore_checked
 from ._outputs import check_folder, output_paths
 from .common import PROFILE_OPTION, bar, err, load_profile_option, print_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from ..cluster import RestoreSpec
+    from ..optics import OpticsProfile
     from ..protocols import DefocusEstimator, Restorer
 
 _FILES = typer.Argument(
@@ -137,30 +140,6 @@ def estimate(
             err.print(f"{_label(r)}: |defocus| {d} (confidence {r['confidence']:.2f})")
 
 
-def _restore_plane(
-    restorer: Restorer, plane: np.ndarray, estimator: DefocusEstimator
-) -> tuple[np.ndarray, dict]:
-    """Restore one checked plane; return the result and its JSON fields.
-
-    If the restorer fails (raises, or returns non-finite pixels or another shape), the
-    plane comes back unrestored and the fields carry an ``error``.
-    """
-    est = estimator.estimate(plane)
-    fields = {"defocus_um": est.defocus_um, "confidence": round(est.confidence, 4)}
-    try:
-        out = np.asarray(restorer.restore(plane, est))
-    except Exception as e:  # a restorer's bug must not lose the plane
-        return plane, {**fields, "error": f"{type(e).__name__}: {e}"}
-    if out.shape != plane.shape:
-        return plane, {**fields, "error": f"restorer returned shape {out.shape}, not {plane.shape}"}
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = out.astype(np.float32, copy=False)
-    bad = int(out.size - np.isfinite(out).sum())
-    if bad:
-        return plane, {**fields, "error": f"restorer returned {bad} NaN or infinite pixel(s)"}
-    return out, fields
-
-
 def _restored(
     stack: ImageStack,
     common: dict,
@@ -172,7 +151,7 @@ def _restored(
     """Yield each plane of ``stack`` restored, adding one result per plane to ``results``."""
     for k, raw in enumerate(stack):
         plane = check_frame(raw, name=_name(stack.path, k, len(stack)))
-        out, fields = _restore_plane(restorer, plane, estimator)
+        out, fields = restore_checked(restorer, plane, estimator)
         results.append({**_where(stack.path, k, len(stack)), **common, **fields})
         tick()
         yield out
@@ -189,7 +168,20 @@ def restore(
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     overwrite: bool = _OVERWRITE,
-    json_: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    workers: int | None = typer.Option(
+        None, min=1, max=256, help="Restore on a local Dask cluster of N worker processes."
+    ),
+    scheduler: str | None = typer.Option(
+        None, help="Restore on the Dask cluster at this scheduler address (tcp://host:8786)."
+    ),
+    worker_threads: int | None = typer.Option(
+        None,
+        min=1,
+        max=256,
+        help="Torch threads per worker task (default: the CPU's split between --workers; 1 "
+        "with --scheduler).",
+    ),
+    json_: bool = typer.Option(False, "--json", help="Print a JSON list (a summary on a cluster)."),
 ) -> None:
     """Restore images; writes OUTPUT/<stem>.tif, float32, same shape and units.
 
@@ -203,6 +195,10 @@ def restore(
     memory than $SCOPE_DEBLUR_MEMORY_BUDGET_GB (default: half the RAM) is refused
     before it starts. A plane the restorer fails on is written unrestored, and the
     command exits 1.
+
+    With --workers or --scheduler the planes are restored on a Dask cluster (the same
+    result), each output with a table OUTPUT/<stem>.csv of every plane's estimate; a
+    rerun of the same command after a crash or Ctrl-C restores only the missing planes.
     """
     from ..estimation import check_estimate_memory
     from ..methods import build_estimator, build_restorer
@@ -223,6 +219,18 @@ def restore(
     if isinstance(restorer, RescaledRestorer):
         for p, shape in zip(paths, shapes, strict=True):
             restorer.check_memory(shape, str(p))
+    if workers is not None or scheduler is not None:
+        tables = output_paths(
+            output,
+            [t.with_suffix(".csv").name for t in targets],
+            paths,
+            overwrite=overwrite,
+            option="-o",
+        )
+        spec = _cluster_spec(method, device, optics_profile, pixel_size)
+        cluster = {"workers": workers, "scheduler": scheduler, "threads": worker_threads}
+        _restore_on_cluster(paths, targets, tables, spec, cluster, json_)
+        return
     estimator = build_estimator(device, pixel_um=pixel_size, profile=optics_profile)
     total = sum(math.prod(s[:-2]) for s in shapes)
     results: list[dict] = []
@@ -243,14 +251,73 @@ def restore(
     _report_failures(results, restorer.name)
 
 
+def _cluster_spec(
+    method: str, device: str, profile: OpticsProfile | None, pixel_um: float | None
+) -> RestoreSpec:
+    from ..cluster import RestoreSpec
+    from ..methods import resolve_device
+
+    profile_json = profile.model_dump_json() if profile is not None else None
+    return RestoreSpec(method, resolve_device(device), profile_json, pixel_um)
+
+
+def _restore_on_cluster(
+    paths: list[Path],
+    targets: list[Path],
+    tables: list[Path],
+    spec: RestoreSpec,
+    cluster: dict[str, Any],
+    json_: bool,
+) -> None:
+    """Restore on Dask; Ctrl-C keeps every finished plane for a rerun (exit 130)."""
+    try:
+        from ..cluster import WORK_FOLDER, restore_on_cluster
+    except ImportError as e:
+        raise ValueError(
+            f"--workers and --scheduler need Dask ({e.name} is missing): "
+            "pip install 'scope-deblur[cluster]'"
+        ) from None
+    try:
+        with bar("restoring") as (update,):
+            summary = restore_on_cluster(
+                paths,
+                targets,
+                tables,
+                spec,
+                **cluster,
+                progress=update,
+                announce=lambda line: err.print(line, soft_wrap=True),
+            )
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted; the planes restored so far are kept in "
+            f"{targets[0].parent / WORK_FOLDER}: rerun the same command to restore the rest",
+            soft_wrap=True,
+        )
+        raise SystemExit(130) from None
+    if json_:
+        print_json(summary)
+    else:
+        err.print(
+            f"{summary['planes_restored']} planes restored on {summary['workers']} workers in "
+            f"{summary['seconds']} s ({summary['planes_already_done']} were already done); "
+            f"outputs in {targets[0].parent}"
+        )
+    _fail_if(summary["errors"], summary["planes"], spec.method)
+
+
 def _report_failures(results: list[dict], method: str) -> None:
     """Exit 1 with one line if any plane could not be restored."""
-    failed = [r for r in results if "error" in r]
+    failed = [f"{_label(r)}: {r['error']}" for r in results if "error" in r]
+    _fail_if(failed, len(results), method)
+
+
+def _fail_if(failed: list[str], planes: int, method: str) -> None:
+    """Exit 1 with one line if there are ``failed`` planes (each a line, first named)."""
     if failed:
         print(
             f"scope-deblur: internal error: the {method} restorer failed on {len(failed)} of "
-            f"{len(results)} planes, which were written unrestored (first: {_label(failed[0])}: "
-            f"{failed[0]['error']})",
+            f"{planes} planes, which were written unrestored (first: {failed[0]})",
             file=sys.stderr,
         )
         raise typer.Exit(1)

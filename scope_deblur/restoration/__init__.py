@@ -8,6 +8,7 @@ Importing this package does not import torch; the functions import it when calle
 
 from ._awdvd import AWDVDRestorer, awdvd
 from ._channels import ChannelRestorers
+from ._checked import restore_checked
 from ._fusion import FusionRestorer
 from ._fusion_inputs import RL_TV_WEIGHT, WIENER_BALANCE, Z_STEP_UM, input_planes, normalise
 from ._rescaled import RescaledRestorer, needs_resampling
@@ -27,5 +28,6 @@ __all__ = [
     "input_planes",
     "needs_resampling",
     "normalise",
+    "restore_checked",
     "richardson_lucy",
 ]
