@@ -68,6 +68,7 @@ def test_positions_grid_channels_z_time_in_both_formats(tmp_path, fmt):
         session_records = session.pipeline.records
         del session
     assert summary["frames_acquired"] == summary["frames_saved_raw"] == 36
+    assert all(Path(summary["outputs"][k]).exists() for k in ("raw", "restored"))  # as written
     assert summary["frames_restored"] == 36
     assert summary["frames_restored_live"] == 2  # the one restoring and the one queued
     assert [r.mode for r in session_records].count("catch-up") == 34

@@ -230,11 +230,12 @@ def _staging(layout: RestoredLayout) -> Path:
 
 
 def _publish(staging: Path, layout: RestoredLayout) -> Path:
-    """Move the finished output from ``staging`` to its final place."""
-    for entry in staging.iterdir():  # restored.ome.tif or restored/, or restored.ome.zarr
-        os.replace(entry, layout.path.parent / entry.name)
+    """Move the finished output from ``staging`` to its final place; return where it is."""
+    (entry,) = staging.iterdir()  # restored.ome.tif or restored/, or restored.ome.zarr
+    final = layout.path.parent / entry.name
+    os.replace(entry, final)
     staging.rmdir()
-    return layout.path
+    return final
 
 
 def _big(planes: int, shape: tuple[int, int]) -> bool:

@@ -281,7 +281,10 @@ class LiveSession:
         }
 
     def _outputs(self, restored: Path | None) -> dict[str, str | None]:
-        out: dict[str, str | None] = {"raw": str(self.folder.raw)}
+        raw = self.folder.raw
+        if not raw.exists() and raw.with_name("raw").is_dir():  # one file per position
+            raw = raw.with_name("raw")
+        out: dict[str, str | None] = {"raw": str(raw)}
         if self.focus_lock is not None:
             out["focus_log"] = str(self.folder.focus_log)
         if self.pipeline is not None:
