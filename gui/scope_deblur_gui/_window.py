@@ -1,17 +1,28 @@
-"""The acquisition window: MDA definition | raw and restored views, live status."""
+"""The acquisition window: it lays out the widgets and connects them to the controller.
+
+    ┌ Microscope: config · Demo · Snap · Live · exposure · channel · pixel size · XY/Z ┐
+    │ [Acquisition | Stage | Restoration] │  Raw (ndv, defocus overlay) │ Restored (ndv) │
+    │  MDA editor with positions          ├─────────────────────────────┴────────────────┤
+    │ Run: focus lock · Start Pause Cancel│  defocus over time (per position) │ run panel │
+    └─────────────────────────────────────┴────────────────────────────────────────────┘
+
+The run itself (state machine, run folders, session, focus lock, summary) is
+:class:`~._controller.RunController`, which imports no Qt. This class implements its
+:class:`~._types.View`: every method below may be called from the run's
+threads, so each is moved to the GUI thread (:func:`on_gui_thread`).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from qtpy.QtCore import Qt, QTimer
+import useq
+from pymmcore_widgets import MDAWidget
+from qtpy.QtCore import Qt, QTimer, QUrl, Signal
+from qtpy.QtGui import QDesktopServices
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,412 +37,269 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QToolButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import ensure_main_thread, thread_worker
+from scope_deblur.methods import FUSION_METHODS, METHODS
 
-from ._live import Bridge, LatestFrame, finish_session
-from ._offline import use_offline_icons
-from ._view import ImageView
+from ._controller import RunController
+from ._controls import MicroscopeBar, StagePanel, repair_spinbox_cells
+from ._plots import DefocusPlot
+from ._summary import summary_lines
+from ._types import LockStatus, RunSettings, RunState
+from ._viewers import LinkedViewers
+from ._widgets import GuiThread, on_gui_thread, path_row, um_box
 
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
-    from scope_deblur.live import FrameRecord, LivePipeline, LiveSession
-    from scope_deblur.optics import OpticsProfile
     from scope_deblur.protocols import DefocusEstimator, Restorer
 
 __all__ = ["MainWindow"]
 
 log = logging.getLogger(__name__)
 
-
-def _build_models(
-    method: str,
-    device: str,
-    compile: bool = False,
-    shape: tuple[int, int] | None = None,
-    profile: OpticsProfile | None = None,
-) -> tuple[Any, Any, str]:
-    """Build the models (off the GUI thread); compile the network for ``shape`` if asked.
-
-    With an optics ``profile`` the restorer uses its PSF (fusion → fusion-known).
-    """
-    from scope_deblur.methods import build_estimator, build_restorer, resolve_device
-
-    dev = resolve_device(device)
-    restorer = build_restorer(method, dev, compile=compile, profile=profile)
-    if compile and shape is not None:
-        restorer.warm_up(shape)  # type: ignore[attr-defined]
-    return build_estimator(dev, profile=profile), restorer, dev
-
-
-def _path_row(edit: QLineEdit, browse: Any) -> QHBoxLayout:
-    """Return a row of a path field and a "…" button that calls ``browse``."""
-    button = QToolButton()
-    button.setText("…")
-    button.clicked.connect(browse)
-    row = QHBoxLayout()
-    row.addWidget(edit, 1)
-    row.addWidget(button)
-    return row
+DEFAULT_SEQUENCE = useq.MDASequence(time_plan={"interval": 0.2, "loops": 30})
 
 
 class MainWindow(QMainWindow):
-    """Define an MDA, run it with live defocus estimation and restoration, catch up.
+    """Define an MDA, run it with live defocus estimation and restoration, see it happen.
 
     Parameters
     ----------
-    mmcore : CMMCorePlus, optional
-        The microscope; the demo microscope if omitted (then the window owns it).
-    estimator, restorer : optional
-        Use these instead of the models chosen in the window (tests, plugins).
     parent : QWidget, optional
         Qt parent.
-    method, device : str
-        Initial restoration method and device.
-    out_dir : Path, optional
-        Folder under which each run gets its own sub-folder.
-    profile : Path, optional
-        Optics profile from ``scope-deblur calibrate`` to restore with.
+    mmcore : CMMCorePlus, optional
+        The microscope; the demo microscope if omitted.
+    settings : RunSettings, optional
+        Initial restoration, output and focus-lock settings.
+    estimator, restorer : optional
+        Use these instead of the models chosen in the window (tests, plugins).
     """
+
+    runFinished = Signal(object)
+    """The summary of a run that ended (also a stopped one)."""
+    stateChanged = Signal(str)
+    """The run's state: idle, loading, acquiring, paused, catching-up."""
 
     def __init__(
         self,
         *,
+        parent: QWidget | None = None,
         mmcore: CMMCorePlus | None = None,
+        settings: RunSettings | None = None,
         estimator: DefocusEstimator | None = None,
         restorer: Restorer | None = None,
-        parent: QWidget | None = None,
-        method: str = "fusion",
-        device: str = "auto",
-        out_dir: Path | None = None,
-        profile: Path | None = None,
     ) -> None:
         super().__init__(parent)
-        use_offline_icons()  # before pymmcore-widgets builds any icon
-        import useq
-        from pymmcore_widgets import MDAWidget
-        from scope_deblur.methods import FUSION_METHODS, METHODS
-
         if mmcore is None:
             from scope_deblur.demo import load_demo_core
 
             mmcore = load_demo_core()
         self._mmc: CMMCorePlus | None = mmcore
-        self._estimator, self._restorer = estimator, restorer
-        self.pipeline: LivePipeline | None = None
-        self.summary: dict[str, Any] | None = None
+        self._gui = GuiThread(self)
         self.last_error = ""
-        self._mda_thread: Any = None
-        self._connections = contextlib.ExitStack()
-        self.session: LiveSession | None = None
-        self._run_dir: Path | None = None
-        self._device = device
-        self._state = "idle"  # idle | starting | acquiring | catching-up
-        self._bridge = Bridge()  # no Qt parent: outlives the window while a thread emits
-        self._tap = LatestFrame(self._bridge)
-        self._last_record: FrameRecord | None = None
-        self._bridge.restored.connect(self._show_restored)
-        self._bridge.progress.connect(self._on_progress)
-        self.setWindowTitle("scope-deblur — live defocus restoration")
+        self.setWindowTitle("scope-deblur — live defocus estimation and restoration")
+        self.controller = RunController(
+            self, mmcore=mmcore, settings=settings, estimator=estimator, restorer=restorer
+        )
+        s = self.controller.settings
 
-        # --- left: acquisition definition --------------------------------------
+        # --- left: microscope, acquisition, restoration, run ------------------------
+        self.microscope = MicroscopeBar(mmcore=mmcore)
         self.mda = MDAWidget(mmcore=mmcore)
-        self.mda.save_info.hide()
-        self.mda.control_btns.hide()
-        self.mda.setValue(useq.MDASequence(time_plan={"interval": 0.2, "loops": 30}))
+        self.mda.save_info.hide()  # the run folder is ours (Restoration tab)
+        self.mda.control_btns.hide()  # runs start here, through the controller
+        self.mda.setValue(DEFAULT_SEQUENCE)
+        repair_spinbox_cells(self.mda)
+        self.stages = StagePanel(mmcore=mmcore)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.mda, "Acquisition")
+        self.tabs.addTab(self.stages, "Stage")
+        self.tabs.addTab(self._restoration_form(s, restorer), "Restoration")
+        self.focus_lock = QCheckBox("Focus lock")
+        self.focus_lock.setChecked(s.focus_lock)
+        self.focus_lock.setToolTip(
+            "Between frames, move the focus stage by DelpNet's estimate (a probe move finds "
+            "the side when needed; probe frames are not data). Needs a focus stage."
+        )
+        self.lock_step = um_box(s.lock_max_step_um, 0.1, 100, "largest move per frame")
+        self.lock_excursion = um_box(
+            s.lock_max_excursion_um, 0.1, 1000, "never farther than this from the run's z"
+        )
+        self.lock_state = QLabel()
+        self.focus_lock.toggled.connect(
+            lambda on: self.set_lock_status(LockStatus("armed" if on else "off"))
+        )
+        self.start_btn = QPushButton("Start")
+        self.start_btn.setDefault(True)
+        self.pause_btn = QPushButton("Pause")
+        self.pause_btn.setCheckable(True)
+        self.cancel_btn = QPushButton("Cancel")
+        self.start_btn.clicked.connect(self.start)
+        self.pause_btn.toggled.connect(self._pause)
+        self.cancel_btn.clicked.connect(self.controller.cancel)
+        run_box = QGroupBox("Run")
+        run_lay = QVBoxLayout(run_box)
+        lock_row = QHBoxLayout()
+        lock_row.addWidget(self.focus_lock)
+        lock_row.addWidget(QLabel("max step"))
+        lock_row.addWidget(self.lock_step)
+        lock_row.addWidget(QLabel("max excursion"))
+        lock_row.addWidget(self.lock_excursion)
+        lock_row.addStretch(1)
+        run_lay.addLayout(lock_row)
+        run_lay.addWidget(self.lock_state)
+        buttons = QHBoxLayout()
+        for b in (self.start_btn, self.pause_btn, self.cancel_btn):
+            buttons.addWidget(b)
+        run_lay.addLayout(buttons)
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(4, 4, 4, 4)
+        left_lay.addWidget(self.microscope)
+        left_lay.addWidget(self.tabs, 1)
+        left_lay.addWidget(run_box)
+
+        # --- right: viewers, defocus plot, run panel ----------------------------------
+        self.viewers = LinkedViewers()
+        self.viewers.overlay.toggled.connect(self.controller.set_overlay)
+        self.plot = DefocusPlot()
+        self.state_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames")
+        self.readout = QLabel("Defocus —")
+        self.readout.setWordWrap(True)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_btn = QPushButton("Open run folder")
+        self.open_btn.setEnabled(False)
+        self.open_btn.clicked.connect(self.open_run_folder)
+        panel = QGroupBox("This run")
+        panel_lay = QVBoxLayout(panel)
+        for w in (self.state_label, self.progress, self.readout, self.summary_label):
+            panel_lay.addWidget(w)
+        panel_lay.addStretch(1)
+        panel_lay.addWidget(self.open_btn)
+        panel.setMinimumWidth(300)
+        bottom = QSplitter()
+        bottom.addWidget(self.plot)
+        bottom.addWidget(panel)
+        bottom.setStretchFactor(0, 3)
+        bottom.setStretchFactor(1, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.viewers)
+        right.addWidget(bottom)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        right.setSizes([620, 360])
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([560, 1040])
+        self.setCentralWidget(split)
+        self.resize(1600, 1000)
+
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setInterval(300)
+        self._plot_timer.timeout.connect(self._redraw)
+        self._plot_version = -1
+        self._live_timer = QTimer(self)
+        self._live_timer.setInterval(50)
+        self._live_timer.timeout.connect(self._pull_live)
+        ev = mmcore.events
+        ev.continuousSequenceAcquisitionStarted.connect(self._live_timer.start)
+        ev.sequenceAcquisitionStopped.connect(self._stop_live)
+        self.set_lock_status(LockStatus("off"))
+        self._apply_state("idle", "Ready: define the acquisition and press Start.")
+
+    def _restoration_form(self, s: RunSettings, restorer: Restorer | None) -> QWidget:
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
         self.method.setToolTip(
             "fusion: the best restoration. fusion-fast: a quarter of the compute, keeps up "
-            "live on a CPU. fusion-known[-fast]: trust the optics profile (or the textbook PSF). "
-            "Frames not restored live are caught up after the run."
+            "live on a CPU. fusion-known[-fast]: trust the optics profile. none: estimate "
+            "only. Frames not restored live are caught up after the run."
         )
-        self.method.setCurrentText(method if restorer is None else "")
-        if restorer is not None:
+        self.method.setCurrentText(s.method)
+        if restorer is not None:  # injected: the window cannot choose
             self.method.addItem(restorer.name)
             self.method.setCurrentText(restorer.name)
             self.method.setEnabled(False)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.setCurrentText(device)
+        self.device.setCurrentText(s.device)
         self.compile = QCheckBox("Compile the network (about 20 % faster; 15-30 s first)")
-        self.compile.setToolTip("torch.compile before the first frame; cached for later runs")
-        self.compile.setEnabled(self.method.currentText() in FUSION_METHODS)
+        self.compile.setChecked(s.compile)
         self.method.currentTextChanged.connect(
             lambda m: self.compile.setEnabled(m in FUSION_METHODS)
         )
-        self.out_dir = QLineEdit(str(out_dir or Path.cwd() / "scope-deblur-runs"))
-        self.profile = QLineEdit(str(profile or ""))
+        self.compile.setEnabled(self.method.currentText() in FUSION_METHODS)
+        self.out_dir = QLineEdit(str(s.out_dir))
+        self.profile = QLineEdit(str(s.profile or ""))
         self.profile.setPlaceholderText("none (optional: a JSON from scope-deblur calibrate)")
-        self.profile.setToolTip("Optics profile from `scope-deblur calibrate` (JSON)")
+        self.format = QComboBox()
+        self.format.addItems(["ome-zarr", "ome-tiff"])
+        self.format.setCurrentText(s.format)
         form = QFormLayout()
         form.addRow("Method", self.method)
-        form.addRow("Optics profile", _path_row(self.profile, self._pick_profile))
+        form.addRow("Optics profile", path_row(self.profile, self._pick_profile))
         form.addRow("Device", self.device)
         form.addRow("", self.compile)
-        form.addRow("Save to", _path_row(self.out_dir, self._browse))
-        restore_box = QGroupBox("Live restoration")
-        restore_box.setLayout(form)
-        self.start_btn = QPushButton("Start")
-        self.start_btn.setDefault(True)
-        self.stop_btn = QPushButton("Stop")
-        self.stop_btn.setEnabled(False)
-        self.start_btn.clicked.connect(self.start)
-        self.stop_btn.clicked.connect(self.stop)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_btn)
-        buttons.addWidget(self.stop_btn)
-        left = QWidget()
-        left_lay = QVBoxLayout(left)
-        left_lay.addWidget(self.mda, 1)
-        left_lay.addWidget(restore_box)
-        left_lay.addLayout(buttons)
+        form.addRow("Save runs in", path_row(self.out_dir, self._browse))
+        form.addRow("Raw format", self.format)
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addLayout(form)
+        lay.addStretch(1)
+        return page
 
-        # --- center: views and status --------------------------------------------
-        self.raw_view = ImageView("Raw")
-        self.restored_view = ImageView("Restored")
-        views = QHBoxLayout()
-        views.addWidget(self.raw_view)
-        views.addWidget(self.restored_view)
-        self.status = QLabel()
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m frames")
-        self.summary_label = QLabel()
-        self.summary_label.setWordWrap(True)
-        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        center = QWidget()
-        center_lay = QVBoxLayout(center)
-        center_lay.addLayout(views, 1)
-        center_lay.addWidget(self.status)
-        center_lay.addWidget(self.progress)
-        center_lay.addWidget(self.summary_label)
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(center)
-        split.setStretchFactor(1, 1)
-        split.setSizes([420, 900])
-        self.setCentralWidget(split)
-        self.resize(1400, 760)
-        self._timer = QTimer(self)
-        self._timer.setInterval(200)
-        self._timer.timeout.connect(self._update_status)
-        self._update_status()
-        self.statusBar().showMessage("Ready: define the acquisition and press Start.")
-
-    # --- run control -----------------------------------------------------------
+    # --- user actions ------------------------------------------------------------
     @property
     def running(self) -> bool:
-        """Whether a run is starting, acquiring or catching up."""
-        return self._state != "idle"
+        """Whether a run is loading, acquiring, paused or catching up."""
+        return self.controller.running
 
-    def start(self) -> None:
-        """Start the acquisition defined on the left (no-op while a run is active)."""
-        if self.running or self._mmc is None:
-            return
+    def start(self) -> bool:
+        """Start the acquisition defined on the left; False if it cannot start."""
+        if self._mmc is None:
+            return False
         try:
-            seq = self.mda.value()
-            n = sum(1 for _ in seq)
-            if n == 0:
-                raise ValueError("the acquisition has no frames")
-            run_dir = Path(self.out_dir.text()).expanduser() / time.strftime("run-%Y%m%d-%H%M%S")
-            k = 1
-            while run_dir.exists():
-                run_dir = run_dir.with_name(f"{run_dir.name.split('_')[0]}_{k}")
-                k += 1
-            profile = self._load_profile()
-            run_dir.mkdir(parents=True)
+            self._read_settings()
+            sequence = self.mda.value()
         except Exception as e:
-            self._error(f"Cannot start: {e}")
-            return
-        self._set_state("starting")
-        self.summary = None
+            self.show_error(f"Cannot start: {e}")
+            return False
         self.summary_label.setText("")
-        self.progress.setRange(0, n)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v / %m frames")
-        if self._estimator is not None and self._restorer is not None:
-            self._launch((self._estimator, self._restorer, "injected"), seq, run_dir)
-            return
-        compile_ = self.compile.isEnabled() and self.compile.isChecked()
-        shape = (self._mmc.getImageHeight(), self._mmc.getImageWidth())
-        self.statusBar().showMessage(
-            "Loading models and compiling the network (15-30 s the first time)…"
-            if compile_
-            else "Loading models…"
-        )
-        worker = thread_worker(_build_models, start_thread=False)(
-            self.method.currentText(), self.device.currentText(), compile_, shape, profile
-        )
-        worker.returned.connect(lambda models: self._launch(models, seq, run_dir))
-        worker.errored.connect(lambda e: self._abort(f"Cannot load the models: {e}"))
-        worker.start()
+        self.open_btn.setEnabled(False)
+        return self.controller.start(sequence)
 
-    def stop(self) -> None:
-        """Cancel the acquisition; frames already acquired are still restored."""
-        if self._mmc is not None and self._state == "acquiring":
-            self._mmc.mda.cancel()
-            self.statusBar().showMessage("Stopping…")
-
-    def _launch(self, models: tuple[Any, Any, str], seq: Any, run_dir: Path) -> None:
-        from scope_deblur.live import LiveSession, RunFolder
-
-        if self._mmc is None:  # closed while the models loaded
-            self._set_state("idle")
-            return
-        estimator, restorer, self._device = models
-        self._tap.take()  # nothing from an earlier run
-        self._last_record = None
-        self._run_dir = run_dir
-        try:
-            self.session = LiveSession(
-                self._mmc,
-                RunFolder(run_dir),
-                estimator=estimator,
-                restorer=restorer,
-                device=self._device,
-                scorer=self._scorer(),
-                settings={"command": "gui", "method": restorer.name},
-            )
-            self.pipeline = self.session.pipeline
-            self.session.events.frameRestored.connect(self._tap)
-            self.session.events.catchUpProgress.connect(self._bridge.progress.emit)
-            ev = self._mmc.mda.events
-            ev.frameReady.connect(self._show_raw)
-            ev.sequenceFinished.connect(self._on_finished)
-            self._connections.callback(ev.frameReady.disconnect, self._show_raw)
-            self._connections.callback(ev.sequenceFinished.disconnect, self._on_finished)
-            self._set_state("acquiring")
-            self._mda_thread = threading.Thread(
-                target=self._acquire, args=(self.session, seq), name="scope-deblur-mda"
-            )
-            self._mda_thread.start()
-        except Exception as e:
-            self._connections.close()
-            self._abort(f"Cannot start the acquisition: {e}")
-            return
-        self.statusBar().showMessage(f"Acquiring {self.progress.maximum()} frames → {run_dir}")
-
-    def _acquire(self, session: LiveSession, seq: Any) -> None:
-        try:
-            session.acquire(seq)
-        except Exception as e:  # the raw data written so far stays on disk
-            log.exception("acquisition failed")
-            self._report(f"Acquisition failed: {e}")
-
-    @ensure_main_thread
-    def _report(self, message: str) -> None:
-        self._error(message)
-
-    def _scorer(self) -> Any:
-        """Return a per-frame scorer on the demo camera (it knows the truth), else None."""
-        from scope_deblur.demo import demo_camera, frame_scorer
-
-        try:
-            return frame_scorer(demo_camera(self._mmc))  # type: ignore[arg-type]
-        except TypeError:  # not the demo camera
-            return None
-
-    @ensure_main_thread
-    def _on_finished(self, *_: Any) -> None:
-        self._connections.close()
-        if self.session is None:
-            return
-        self._set_state("catching-up")
-        self.statusBar().showMessage("Acquisition finished; restoring skipped frames…")
-        worker = thread_worker(finish_session, start_thread=False)(self._mda_thread, self.session)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(lambda e: self._abort(f"Catch-up failed: {e}"))
-        worker.start()
-
-    def _on_done(self, summary: dict[str, Any]) -> None:
-        self._set_state("idle")
-        self.summary = summary
-        if summary["state"] == "interrupted":
-            self.statusBar().showMessage(
-                f"Run interrupted; raw frames are complete. Finish it with: "
-                f"scope-deblur resume {self._run_dir}"
-            )
-            return
-        self._update_status()
-        # The bar ends on what the run delivered, whatever it showed last (live or catch-up).
-        self.progress.setRange(0, max(summary["frames_acquired"], 1))
-        self.progress.setValue(summary["frames_restored"])
-        self.progress.setFormat("%v / %m frames restored")
-        self.summary_label.setText(_format_summary(summary))
-        self.statusBar().showMessage(f"Done: {self._run_dir}")
-
-    def _abort(self, message: str) -> None:
-        self._set_state("idle")
-        self._error(message)
-
-    def _error(self, message: str) -> None:
-        """Report without blocking (a modal dialog would stall tests and scripts)."""
-        log.error(message)
-        self.last_error = message
-        self.statusBar().showMessage(message)
-        box = QMessageBox(QMessageBox.Icon.Warning, "scope-deblur", message, parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-
-    def _set_state(self, state: str) -> None:
-        self._state = state
-        self.start_btn.setEnabled(state == "idle")
-        self.stop_btn.setEnabled(state == "acquiring")
-        for w in (self.mda, self.method, self.device, self.out_dir):
-            w.setEnabled(state == "idle" and (w is not self.method or self._restorer is None))
-        if state == "idle":
-            self._timer.stop()
-        else:
-            self._timer.start()
-
-    # --- views and status (GUI thread) ----------------------------------------------
-    @ensure_main_thread
-    def _show_raw(self, img: np.ndarray, event: Any, *_: Any) -> None:
-        idx = " ".join(f"{k}={v}" for k, v in event.index.items())
-        self.raw_view.set_image(img, idx)
-
-    def _show_restored(self) -> None:
-        got = self._tap.take()
-        if got is None:
-            return
-        img, rec = got
-        what = "not restored" if rec.mode == "passthrough" else rec.mode
-        d = "—" if np.isnan(rec.defocus_um) else f"{rec.defocus_um:.1f} µm"
-        self.restored_view.set_image(
-            img, f"{rec.index} ({what}) · defocus {d}, confidence {rec.confidence:.2f}"
-        )
-        self._last_record = rec
-
-    def _on_progress(self, i: int, n: int) -> None:
-        self.progress.setRange(0, n)
-        self.progress.setValue(i)
-        self.progress.setFormat("catch-up %v / %m")
-
-    def _update_status(self) -> None:
-        recs = self.pipeline.records if self.pipeline is not None else []
-        live = [r for r in recs if r.mode == "live"]
-        skipped = len(self.pipeline.skipped) if self.pipeline is not None else 0
-        rec = self._last_record
-        d = "—" if rec is None or np.isnan(rec.defocus_um) else f"{rec.defocus_um:.1f} µm"
-        c = "—" if rec is None else f"{rec.confidence:.2f}"
-        lat = f"{live[-1].latency_ms:.0f} ms" if live else "—"
-        self.status.setText(
-            f"Defocus <b>{d}</b> &nbsp; confidence {c} &nbsp; latency {lat} &nbsp;|&nbsp; "
-            f"acquired <b>{len(recs)}</b> &nbsp; restored live {len(live)} "
-            f"&nbsp; skipped {skipped}"
-        )
-        if self._state == "acquiring":
-            self.progress.setValue(len(recs))
-
-    def _load_profile(self) -> OpticsProfile | None:
-        from scope_deblur.optics import load_profile
-
+    def _read_settings(self) -> None:
+        s = self.controller.settings
+        if self.method.isEnabled():
+            s.method = self.method.currentText()
+        s.device = self.device.currentText()
+        s.compile = self.compile.isEnabled() and self.compile.isChecked()
         text = self.profile.text().strip()
-        return load_profile(Path(text).expanduser()) if text else None
+        s.profile = Path(text).expanduser() if text else None
+        s.out_dir = Path(self.out_dir.text().strip() or ".").expanduser()
+        s.format = self.format.currentText()  # type: ignore[assignment]
+        s.focus_lock = self.focus_lock.isChecked()
+        s.lock_max_step_um = self.lock_step.value()
+        s.lock_max_excursion_um = self.lock_excursion.value()
+
+    def _pause(self, paused: bool) -> None:
+        self.controller.pause(paused)
+        self.pause_btn.setText("Resume" if paused else "Pause")
+
+    def open_run_folder(self) -> bool:
+        """Open the last run's folder in the file manager."""
+        run_dir = self.controller.run_dir
+        if run_dir is None:
+            return False
+        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(run_dir))))
 
     def _pick_profile(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -441,58 +309,144 @@ class MainWindow(QMainWindow):
             self.profile.setText(path)
 
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Save runs to", self.out_dir.text())
+        path = QFileDialog.getExistingDirectory(self, "Save runs in", self.out_dir.text())
         if path:
             self.out_dir.setText(path)
 
-    # --- shutdown ----------------------------------------------------------------------
+    # --- View: called by the controller from any thread ------------------------------------
+    @on_gui_thread
+    def set_state(self, state: RunState, message: str) -> None:
+        """Show the run's state and enable the controls that fit it."""
+        self._apply_state(state, message)
+
+    def _apply_state(self, state: str, message: str) -> None:
+        idle = state == "idle"
+        for widget in (
+            self.microscope,
+            self.mda,
+            self.stages,
+            self.focus_lock,
+            self.lock_step,
+            self.lock_excursion,
+            self.device,
+            self.out_dir,
+            self.profile,
+            self.format,
+        ):
+            widget.setEnabled(idle)
+        self.method.setEnabled(idle and not self.controller.fixed_models)
+        self.compile.setEnabled(idle and self.method.currentText() in FUSION_METHODS)
+        self.start_btn.setEnabled(idle)
+        self.pause_btn.setEnabled(state in ("acquiring", "paused"))
+        self.cancel_btn.setEnabled(not idle)
+        if state not in ("acquiring", "paused") and self.pause_btn.isChecked():
+            self.pause_btn.setChecked(False)
+        if idle:
+            self._redraw()
+            self._plot_timer.stop()
+        else:
+            self._plot_timer.start()
+        self.state_label.setText(f"<b>{state}</b>")
+        self.statusBar().showMessage(message)
+        self.stateChanged.emit(state)
+
+    @on_gui_thread
+    def frames_ready(self) -> None:
+        """Show the newest raw and restored frames (and the overlay)."""
+        f = self.controller.take_frames()
+        if f.raw is not None:
+            self.viewers.raw.set_frame(f.raw, f.raw_caption, f.defocus_map)
+        if f.restored is not None and f.record is not None:
+            rec = f.record
+            how = "not restored" if rec.mode == "passthrough" else rec.mode
+            d = "—" if math.isnan(rec.defocus_um) else f"{rec.defocus_um:.1f} µm"
+            self.viewers.restored.set_frame(f.restored, f"{rec.index} ({how}) · defocus {d}")
+            lat = "—" if math.isnan(rec.latency_ms) else f"{rec.latency_ms:.0f} ms"
+            self.readout.setText(
+                f"Defocus <b>{d}</b> · confidence {rec.confidence:.2f} · latency {lat}"
+            )
+
+    @on_gui_thread
+    def trace_changed(self) -> None:
+        """Redraw the plot soon (at most a few times a second)."""
+        if not self._plot_timer.isActive():
+            self._redraw()
+
+    def _redraw(self) -> None:
+        trace = self.controller.trace
+        if trace.version != self._plot_version:
+            self._plot_version = trace.version
+            self.plot.update_from(trace.snapshot())
+
+    @on_gui_thread
+    def set_progress(self, done: int, total: int, label: str) -> None:
+        """Show frames acquired (total -1: unknown) or caught up."""
+        self.progress.setRange(0, max(total, done, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"%v / %m {label}")
+
+    @on_gui_thread
+    def set_lock_status(self, status: LockStatus) -> None:
+        """Show the focus lock's state."""
+        color = {"stopped": "#c33", "probing": "#b80", "locked": "#080"}.get(status.state, "")
+        text = status.text()
+        self.lock_state.setText(
+            f"Focus lock: <span style='color:{color}'>{text}</span>"
+            if color
+            else f"Focus lock: {text}"
+        )
+
+    @on_gui_thread
+    def show_error(self, message: str) -> None:
+        """Tell the user what went wrong in a dialog (not modal-blocking: runs go on)."""
+        log.error(message)
+        self.last_error = message
+        self.statusBar().showMessage(message.splitlines()[0])
+        box = QMessageBox(QMessageBox.Icon.Warning, "scope-deblur", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    @on_gui_thread
+    def show_summary(self, summary: dict[str, Any]) -> None:
+        """Show the run's summary and offer its folder."""
+        self.summary_label.setText("<br>".join(summary_lines(summary)))
+        if summary.get("frames_restored") is not None and summary.get("method"):
+            self.set_progress(summary["frames_restored"], summary["frames_acquired"], "restored")
+        self.open_btn.setEnabled(True)
+        self.runFinished.emit(summary)
+
+    # --- Live (Micro-Manager's continuous acquisition) ---------------------------------
+    def _pull_live(self) -> None:
+        core = self._mmc
+        if core is None or core.mda.is_running():
+            return
+        if core.getRemainingImageCount() > 0:
+            self.controller.preview(core.getLastImage(), "live")
+
+    def _stop_live(self, *_: Any) -> None:
+        self._live_timer.stop()
+
+    # --- shutdown ---------------------------------------------------------------------------
     def closeEvent(self, event: Any) -> None:
         self.shutdown()
         super().closeEvent(event)
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
-        """Cancel any run and drop the core (safe to call twice).
+        """Cancel any run and let go of the core (safe to call twice).
 
-        Raw frames are saved by the MDA runner and stay complete; a catch-up still
-        pending is stopped, leaving ``restored.ome.tif.partial`` and ``frames.csv``.
+        Raw frames are saved by the MDA runner and stay complete; a run stopped here
+        is resumable (``scope-deblur resume``).
         """
-        if self._mmc is None:
+        core, self._mmc = self._mmc, None
+        if core is None:
             return
-        self._timer.stop()
-        if self.session is not None:
-            self.session.cancel()  # acquisition and catch-up stop; the run stays resumable
-        if self._mda_thread is not None:
-            self._mda_thread.join(timeout_s)
-        self._connections.close()
-        if self._state == "catching-up":
-            from superqt.utils import WorkerBase
-
-            WorkerBase.await_workers(int(timeout_s * 1000))
-        elif self._state == "acquiring" and self.session is not None:
-            self.session.finish()  # cancelled: no catch-up, a resumable run
-        self._state = "idle"
-        self.session = None
-        self._mmc = None
-
-
-def _format_summary(s: dict[str, Any]) -> str:
-    def num(v: Any, fmt: str) -> str:
-        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-
-    lines = [
-        f"<b>Run complete</b>: {s['frames_acquired']} acquired, {s['frames_saved_raw']} saved "
-        f"raw, {s['frames_restored']} restored ({s['frames_restored_live']} live, "
-        f"{s['frames_restored'] - s['frames_restored_live']} catch-up) with "
-        f"{s['method']} on {s['device']}; median latency "
-        f"{num(s['restore_latency_ms_median'], '.0f')} ms.",
-    ]
-    if s.get("psnr_input_db") is not None:
-        lines.append(
-            f"Demo truth: defocus error {num(s['defocus_mae_um'], '.2f')} µm; PSNR "
-            f"{num(s['psnr_input_db'], '.2f')} → {num(s['psnr_restored_db'], '.2f')} dB; "
-            f"SSIM {num(s['ssim_input'], '.3f')} → {num(s['ssim_restored'], '.3f')}."
-        )
-    if s.get("errors"):
-        lines.append("Errors: " + "; ".join(s["errors"]))
-    lines.append(f"Saved: {Path(s['outputs']['raw']).parent}")
-    return "<br>".join(lines)
+        self._plot_timer.stop()
+        self._live_timer.stop()
+        if core.isSequenceRunning():
+            core.stopSequenceAcquisition()
+        ev = core.events
+        ev.continuousSequenceAcquisitionStarted.disconnect(self._live_timer.start)
+        ev.sequenceAcquisitionStopped.disconnect(self._stop_live)
+        self.microscope.disconnect_core()
+        self.stages.disconnect_core()
+        self.controller.shutdown(timeout_s)

@@ -7,6 +7,7 @@ imports this module to list it, so this module imports no Qt.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from scope_deblur.methods import METHODS
@@ -31,11 +32,19 @@ def gui(
     out: Path | None = typer.Option(
         None, help="Folder for the runs (default ./scope-deblur-runs)."
     ),
+    sequence: Path | None = typer.Option(
+        None, help="useq MDA sequence (YAML or JSON) to put in the MDA editor."
+    ),
+    focus_lock: bool = typer.Option(False, "--focus-lock", help="Switch the focus lock on."),
     run: bool = typer.Option(False, "--run", help="Start the acquisition at once."),
-    screenshot: Path | None = typer.Option(None, help="Save a PNG of the window before quitting."),
+    screenshot: Path | None = typer.Option(
+        None,
+        help="Save a PNG of the window, then quit: after the run with --run (exit code 1 if "
+        "it failed or had errors), else once the window is shown.",
+    ),
     quit_after: float | None = typer.Option(None, min=0, help="Close after this many seconds."),
 ) -> None:
-    """Open the acquisition GUI: define an MDA, watch raw and restored frames live."""
+    """Open the acquisition GUI: microscope controls, MDA, raw and restored views, defocus plot."""
     if demo and config is not None:
         raise ValueError("give either --demo or --config, not both")
     if method not in METHODS:
@@ -44,10 +53,7 @@ def gui(
         raise FileNotFoundError(f"no such Micro-Manager config file: {config}")
     if profile is not None:
         load_profile(profile)  # a bad profile fails here, in one line
-    if screenshot is not None and quit_after is None:
-        raise ValueError(
-            "--screenshot needs --quit-after SECONDS (it is taken just before quitting)"
-        )
+    seq = _load_sequence(sequence) if sequence is not None else None
     try:
         from . import _window  # noqa: F401 - Qt, superqt and pymmcore-widgets, checked here
     except ImportError as e:
@@ -60,9 +66,23 @@ def gui(
         device=device,
         out_dir=out,
         profile=profile,
+        sequence=seq,
+        focus_lock=focus_lock,
         start=run,
         screenshot=screenshot,
         quit_after=quit_after,
     )
     if code:
         raise typer.Exit(code)
+
+
+def _load_sequence(path: Path) -> Any:
+    """Return the useq sequence in ``path``; a bad file fails in one line."""
+    import useq
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no such sequence file: {path}")
+    try:
+        return useq.MDASequence.from_file(path)
+    except Exception as e:
+        raise ValueError(f"cannot read the MDA sequence {path}: {e}") from e

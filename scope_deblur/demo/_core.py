@@ -31,9 +31,10 @@ def load_demo_core(world: DemoWorld | None = None, core: UniMMCore | None = None
         The simulated specimen, stages and drift. A fresh default world if omitted;
         each call gets its own world, so cores never share state by accident.
     core : UniMMCore, optional
-        Load into this core instead of a new one.
+        Load into this core instead of a new one (default: a
+        :class:`~scope_deblur.live.MicroscopeCore`).
     """
-    from pymmcore_plus.experimental.unicore import UniMMCore
+    from ..live import MicroscopeCore
 
     name = f"world-{next(_counter)}"
     register_world(name, world or DemoWorld())
@@ -43,7 +44,7 @@ def load_demo_core(world: DemoWorld | None = None, core: UniMMCore | None = None
     init = "Property,Core,Initialize,1"
     props = "".join(f"#py Property,{lab},World,{name}\n" for lab in labels)
     text = text.replace(init, props + init, 1)
-    core = core or UniMMCore()
+    core = core or MicroscopeCore()
     with tempfile.TemporaryDirectory() as tmp:  # the public loader reads files only
         config = Path(tmp) / DEMO_CONFIG.name
         config.write_text(text)

@@ -1,6 +1,6 @@
 """Live restoration of MDA frames: one session API, bounded queue, catch-up, resume."""
 
-from ._core import load_config, open_core
+from ._core import MicroscopeCore, load_config, open_core
 from ._engine import SafeEngine
 from ._events import LiveEvents
 from ._focus import FocusLockEngine
@@ -21,6 +21,7 @@ __all__ = [
     "LiveEvents",
     "LivePipeline",
     "LiveSession",
+    "MicroscopeCore",
     "RawData",
     "RestoredWriter",
     "RunFolder",

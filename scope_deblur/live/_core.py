@@ -14,13 +14,14 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+from pymmcore_plus.experimental.unicore import UniMMCore
 
 if TYPE_CHECKING:
     from pymmcore_plus import CMMCorePlus
-    from pymmcore_plus.experimental.unicore import UniMMCore
 
-__all__ = ["load_config", "open_core"]
+__all__ = ["MicroscopeCore", "load_config", "open_core"]
 
 CoreT = TypeVar("CoreT", bound="CMMCorePlus")
 
@@ -43,6 +44,31 @@ def open_core(load: Callable[[], CoreT]) -> Iterator[CoreT]:
         gc.collect()
 
 
+class MicroscopeCore(UniMMCore):
+    """UniMMCore that also takes the Core device's role properties for Python devices.
+
+    pymmcore-widgets selects a stage with ``setProperty("Core", "XYStage", label)``
+    (its stage widget's "current device" button); UniMMCore hands that to MMCore,
+    which rejects a Python device's label. Here it goes to the setter that knows
+    Python devices (``setXYStageDevice``, ``setFocusDevice``, ...).
+    """
+
+    _ROLES: ClassVar[dict[str, str]] = {
+        "XYStage": "setXYStageDevice",
+        "Focus": "setFocusDevice",
+        "Camera": "setCameraDevice",
+        "Shutter": "setShutterDevice",
+    }
+
+    def setProperty(self, label: str, propName: str, propValue: bool | float | int | str) -> None:
+        """Set a property; the Core's stage, camera and shutter roles accept Python devices."""
+        role = self._ROLES.get(propName) if label == "Core" else None
+        if role is not None and str(propValue) and self.isPyDevice(str(propValue)):
+            getattr(self, role)(str(propValue))
+            return
+        super().setProperty(label, propName, propValue)
+
+
 def load_config(config: Path) -> UniMMCore:
     """Return a UniMMCore with ``config`` loaded (C++ and ``#py`` Python devices).
 
@@ -53,8 +79,6 @@ def load_config(config: Path) -> UniMMCore:
     ValueError
         If Micro-Manager cannot load it (its last line of explanation is kept).
     """
-    from pymmcore_plus.experimental.unicore import UniMMCore
-
     from ..demo import define_pixel_size
 
     config = Path(config)
@@ -62,7 +86,7 @@ def load_config(config: Path) -> UniMMCore:
         raise IsADirectoryError(f"Micro-Manager config {config} is a directory, not a file")
     if not config.is_file():
         raise FileNotFoundError(f"no such Micro-Manager config file: {config}")
-    core = UniMMCore()
+    core = MicroscopeCore()
     problem = ""
     try:
         core.loadSystemConfiguration(str(config))

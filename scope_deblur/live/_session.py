@@ -50,6 +50,22 @@ _RESERVE = 64 << 20
 """Bytes kept free on the run's disk (the summary, the table, the filesystem's own)."""
 
 
+_DELIVERY_TIMEOUT_S = 60.0
+
+
+def _wait_delivered(finished: threading.Event) -> None:
+    """Wait until the MDA's last signal has reached its listeners.
+
+    With a Qt application, pymmcore-plus queues MDA signals to the GUI thread: run
+    from another thread (the GUI's acquisition thread), ``mda.run`` returns while
+    frames may still wait in that queue. ``sequenceFinished`` is queued after them.
+    """
+    if not finished.wait(_DELIVERY_TIMEOUT_S):
+        log.warning(
+            "MDA signals not delivered after %g s; late frames may be missed", _DELIVERY_TIMEOUT_S
+        )
+
+
 class LiveSession:
     """Acquire a useq sequence on ``core`` into ``folder``, restoring it live.
 
@@ -167,17 +183,26 @@ class LiveSession:
         self._faults_before = len(self._engine.faults)
         ev = self.core.mda.events
         ev.frameReady.connect(self._on_frame)
+        delivered = threading.Event()
+
+        def on_finished(*_: Any) -> None:
+            delivered.set()
+
+        ev.sequenceFinished.connect(on_finished)
         try:
             if self.pipeline is None:
                 self.core.mda.run(sequence, output=self.folder.raw)
+                _wait_delivered(delivered)
             else:
                 with self.pipeline.connected(self.core):
                     self.core.mda.run(sequence, output=self.folder.raw)
+                    _wait_delivered(delivered)
         except Exception as e:  # e.g. a full disk under the raw data: keep what is saved
             log.exception("the acquisition stopped")
             self.acquisition_error = f"acquisition stopped: {type(e).__name__}: {e}"
         finally:
             ev.frameReady.disconnect(self._on_frame)
+            ev.sequenceFinished.disconnect(on_finished)
 
     def _check_space(self) -> int:
         """Refuse a run the disk cannot hold; return the bytes one frame needs."""
