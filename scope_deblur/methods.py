@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 Method = Literal[
-    "fusion", "fusion-fast", "fusion-known", "fusion-known-fast", "awdvd", "rl", "none"
+    "fusion", "fusion-fast", "fusion-known", "fusion-known-fast", "comi", "awdvd", "rl", "none"
 ]
 METHODS: tuple[str, ...] = get_args(Method)
 FUSION_METHODS = ("fusion", "fusion-fast", "fusion-known", "fusion-known-fast")
@@ -66,6 +66,9 @@ def build_restorer(
     its card), and ``gates=False`` gives the network alone, without the do-no-harm
     gates (depth, confidence, fidelity).
 
+    ``comi`` (:class:`~scope_deblur.restoration.ComiRestorer`, a generator trained on
+    unpaired real images) takes no optics: a profile gives it only the pixel size.
+
     A profile with channel entries gives one restorer per channel
     (:class:`~scope_deblur.restoration.ChannelRestorers`). ``pixel_um`` is the frames'
     pixel size in the sample (the profile's when not
@@ -77,8 +80,8 @@ def build_restorer(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if compile and method not in FUSION_METHODS:
         raise ValueError(f"--compile applies to the fusion methods, not {method!r}")
-    if (weights is not None or not gates) and method not in FUSION_METHODS:
-        raise ValueError(f"weights and gates apply to the fusion methods, not {method!r}")
+    if (weights is not None or not gates) and method not in (*FUSION_METHODS, "comi"):
+        raise ValueError(f"weights and gates apply to the networks, not {method!r}")
     if profile is not None and method == "none":
         raise ValueError("--profile needs a restoration method, not 'none'")
     if method == "none":
@@ -119,6 +122,14 @@ def build_restorer(
         if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
             return restorer
         return restoration.RescaledRestorer(restorer, pixel_um=frame_um, working_um=trained_um)
+    if method == "comi":  # blind and optics-free: a profile gives only the pixel size
+        comi = restoration.ComiRestorer(str(weights or "comi"), device=dev)
+        if not gates:
+            comi.in_focus_um, comi.min_confidence = -1.0, -1.0
+        trained_um = comi.card.optics.pixel_um
+        if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
+            return comi
+        return restoration.RescaledRestorer(comi, pixel_um=frame_um, working_um=trained_um)
     psf = _at_pixel(profile or NOMINAL, frame_um)
     if method == "awdvd":
         return restoration.AWDVDRestorer(device=dev, profile=psf)

@@ -35,7 +35,7 @@ __all__ = [
     "sha256_file",
 ]
 
-Architecture = Literal["DelpNet", "FusionUNet"]
+Architecture = Literal["DelpNet", "FusionUNet", "ComiGenerator"]
 """The networks a card can describe (:mod:`scope_deblur.nets`)."""
 
 
@@ -51,7 +51,7 @@ class ModelCard(BaseModel):
     architecture: Architecture
     """Which network ``config`` configures."""
     config: dict[str, Any]
-    """The network's config (``DelpNetConfig`` or ``FusionUNetConfig`` fields)."""
+    """The network's config (``DelpNetConfig``, ``FusionUNetConfig`` or ``ComiConfig`` fields)."""
     paper: str
     """The paper, and its sections or equations, that the network follows."""
     optics: Optics
@@ -80,11 +80,20 @@ def build_model(card: ModelCard) -> torch.nn.Module:
     ValueError
         If the config is not a valid config of the architecture.
     """
-    from .nets import DelpNet, DelpNetConfig, FusionUNet, FusionUNetConfig
+    from .nets import (
+        ComiConfig,
+        ComiGenerator,
+        DelpNet,
+        DelpNetConfig,
+        FusionUNet,
+        FusionUNetConfig,
+    )
 
     try:
         if card.architecture == "DelpNet":
             return DelpNet(config=DelpNetConfig(**card.config))
+        if card.architecture == "ComiGenerator":
+            return ComiGenerator(config=ComiConfig(**card.config))
         return FusionUNet(config=FusionUNetConfig(**card.config))
     except (TypeError, ValueError) as e:
         raise ValueError(

@@ -127,6 +127,7 @@ def test_unknown_method_exits_2(tmp_path):
         "fusion-fast",
         "fusion-known",
         "fusion-known-fast",
+        "comi",
         "awdvd",
         "rl",
         "none",

@@ -29,7 +29,8 @@ def demo(
     interval_ms: float = typer.Option(100.0, min=0, help="Time between frames (ms)."),
     drift_um_per_frame: float = typer.Option(0.5, help="Steady focus drift per frame (µm)."),
     method: str = typer.Option(
-        "fusion", help="Restoration: fusion, fusion-fast (lighter, for live CPU), awdvd, rl, none."
+        "fusion",
+        help="Restoration: fusion, fusion-fast (lighter, for live CPU), comi, awdvd, rl, none.",
     ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),

@@ -162,7 +162,7 @@ def restore(
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the restored TIFFs."),
     method: str = typer.Option(
         "fusion",
-        help="fusion, fusion-fast, fusion-known[-fast] (trust the optics), awdvd or rl.",
+        help="fusion, fusion-fast, fusion-known[-fast] (trust the optics), comi, awdvd or rl.",
     ),
     pixel_size: float | None = _PIXEL_SIZE,
     profile: Path | None = PROFILE_OPTION,

@@ -6,6 +6,7 @@ Each is an entry point of the group ``scope_deblur.commands``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
@@ -63,8 +64,23 @@ def _names(text: str) -> list[str]:
 
 
 def train(
-    model: str = typer.Argument(..., help="delpnet, fusion, or ablation (fusion N=1..4 x mode)."),
-    data: Path = typer.Option(..., help="Folder of in-focus training images (PNG/TIFF)."),
+    model: str = typer.Argument(
+        ..., help="delpnet, fusion, comi, or ablation (fusion N=1..4 x mode)."
+    ),
+    data: Path = typer.Option(
+        None, help="delpnet/fusion/ablation: folder of in-focus training images (PNG/TIFF)."
+    ),
+    sharp: Path = typer.Option(None, help="comi: folder of sharp (in-focus) images, unpaired."),
+    blurred: Path = typer.Option(None, help="comi: folder of real defocused images, unpaired."),
+    sim_fraction: float = typer.Option(
+        None, min=0.0, max=1.0, help="comi: fraction of simulated blurred crops (default 0.25)."
+    ),
+    blocks: int = typer.Option(
+        None, min=1, max=12, help="comi: residual blocks of the generator (default 9)."
+    ),
+    paired_weight: float = typer.Option(
+        None, min=0.0, help="comi: weight of the L1 loss on the simulated pairs (default 10)."
+    ),
     out: Path = typer.Option(..., help="Output path stem, e.g. models/delpnet."),
     minutes: float = typer.Option(None, help="Wall-clock cap (default none: run all steps)."),
     steps: int = typer.Option(None, min=1, help="Step budget (default: as shipped)."),
@@ -84,12 +100,14 @@ def train(
         None, min=1, max=200, help="fusion --rl-plane: RL iterations of the plane (default 30)."
     ),
     width: int = typer.Option(
-        None, min=4, max=64, help="fusion: channels of the first level (default 16)."
+        None, min=4, max=64, help="fusion/comi: channels of the first level (default 16; comi 12)."
     ),
     init: Path = typer.Option(
         None, help="fusion: start from these weights (same tensor shapes), e.g. models/fusion."
     ),
-    lr: float = typer.Option(None, min=1e-6, max=1.0, help="fusion: peak learning rate (2e-3)."),
+    lr: float = typer.Option(
+        None, min=1e-6, max=1.0, help="fusion: peak learning rate (2e-3; comi 5e-4)."
+    ),
     z_range: str = typer.Option(
         None, help="fusion: train a per-level specialist on defocus LO,HI um (default 0-40)."
     ),
@@ -109,9 +127,22 @@ def train(
     ),
     json_: bool = typer.Option(False, "--json", help="Print the training metrics as JSON."),
 ) -> None:
-    """Train a network on synthetic defocus of in-focus images (reproduces models/)."""
-    if not data.is_dir():
+    """Train a network on synthetic defocus of in-focus images, or COMI on unpaired real ones."""
+    if model == "comi":
+        comi = {"width": width, "n_blocks": blocks, "sim_fraction": sim_fraction, "lr": lr}
+        _train_comi(sharp, blurred, out, steps, minutes, seed, threads, paired_weight, comi)
+        return
+    if data is None or not data.is_dir():
         raise NotADirectoryError(f"--data must be a folder of in-focus images: {data}")
+    for flag, given in (
+        ("--sharp", sharp),
+        ("--blurred", blurred),
+        ("--sim-fraction", sim_fraction),
+        ("--blocks", blocks),
+        ("--paired-weight", paired_weight),
+    ):
+        if given is not None:
+            raise ValueError(f"{flag} applies to comi only")
     kwargs: dict[str, object] = {"seed": seed, "device": device, "progress": not json_}
     if minutes is not None:
         kwargs["minutes"] = minutes
@@ -157,7 +188,7 @@ def train(
         with bar("ablation") as (update,):
             metrics = run_ablation(data, out, progress=update, **kwargs)
     else:
-        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion or ablation")
+        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion, comi or ablation")
     if json_:
         print_json(metrics)
     else:
@@ -169,20 +200,46 @@ def train(
         err.print(f"wrote {wrote}" + ("" if model == "ablation" else " and its card"))
 
 
+def _train_comi(
+    sharp: Path | None,
+    blurred: Path | None,
+    out: Path,
+    steps: int | None,
+    minutes: float | None,
+    seed: int,
+    threads: int | None,
+    paired_weight: float | None,
+    options: Mapping[str, float | int | None],
+) -> None:
+    """``train comi``: CycleGAN on unpaired sharp and blurred folders (1 thread by default)."""
+    from .training._comi import train_comi
+
+    for flag, folder in (("--sharp", sharp), ("--blurred", blurred)):
+        if folder is None or not folder.is_dir():
+            raise NotADirectoryError(f"comi needs {flag} as a folder of images: {folder}")
+    kwargs: dict[str, object] = {"seed": seed, "minutes": minutes, "threads": threads or 1}
+    given = {"steps": steps, "paired_weight": paired_weight, **options}
+    kwargs |= {k: v for k, v in given.items() if v is not None}
+    train_comi(sharp, blurred, out, **kwargs)  # type: ignore[arg-type]
+    err.print(f"wrote {Path(out).with_suffix('.safetensors')} and its card")
+
+
 def evaluate(
-    model: str = typer.Argument("all", help="delpnet, fusion or all."),
+    model: str = typer.Argument("all", help="delpnet, fusion, comi or all (delpnet and fusion)."),
     figure: Path = typer.Option(Path("evaluation"), help="Folder for the figures."),
     seed: int = typer.Option(0, min=0, help="Seed of the synthetic test set."),
     weights: str = typer.Option(
-        "fusion", help="fusion: weights to score (shipped name or .safetensors path)."
+        "fusion", help="fusion or comi: weights to score (shipped name or .safetensors path)."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Evaluate the shipped models on held-out synthetic data and real BBBC006 images."""
-    if model not in ("delpnet", "fusion", "all"):
-        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion or all")
+    if model not in ("delpnet", "fusion", "comi", "all"):
+        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion, comi or all")
     results = {}
+    if model == "comi":
+        results = _evaluate_comi(figure, seed, "comi" if weights == "fusion" else weights, device)
     if model in ("delpnet", "all"):
         from .report import plot_confusion
         from .training._delpnet import evaluate_delpnet
@@ -222,6 +279,28 @@ def evaluate(
         err.print_json(data=results)
 
 
+def _evaluate_comi(figure: Path, seed: int, weights: str, device: str) -> dict:
+    """``evaluate comi``: synthetic tables beside RL and fusion, and the real frames."""
+    from ..weights import load_card
+    from .evaluation import evaluate_restoration
+    from .evaluation_comi import evaluate_comi_real
+
+    load_card(weights)  # a missing or unreadable model fails here, before any work
+    figure.mkdir(parents=True, exist_ok=True)
+    comi = "comi" if weights == "comi" else f"comi:{weights}"
+    raw = "comi_raw" if weights == "comi" else comi  # the network without its gates
+    methods = tuple(dict.fromkeys(("input", "rl", "fusion", comi, raw)))
+    return {
+        "restoration_synthetic": evaluate_restoration(methods, seed=seed, device=device),
+        "restoration_synthetic_family": evaluate_restoration(
+            methods, seed=seed, device=device, forward="family"
+        ),
+        "restoration_real_z00": evaluate_comi_real(
+            figure / "comi_real.png", weights=weights, device=device
+        ),
+    }
+
+
 def bench(
     sizes: str = typer.Option("512,520x696,1024,2048", help="Frame sides, or HxW pairs, to time."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -236,7 +315,7 @@ def bench(
         None, help="With --soak: keep the run here, and write soak.json and soak.png beside it."
     ),
     method: str = typer.Option(
-        "fusion", help="The fusion network to time: fusion or fusion-fast (--soak: any method)."
+        "fusion", help="The network to time: fusion, fusion-fast or comi (--soak: any method)."
     ),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
@@ -265,8 +344,10 @@ def bench(
         return
     # Bad input fails here, before any progress bar.
     frame_sizes, rates = _sizes(sizes), _rates(fps)
-    if method not in FUSION_METHODS:
-        raise ValueError(f"--method must be one of {', '.join(FUSION_METHODS)}, got {method!r}")
+    if method not in (*FUSION_METHODS, "comi"):
+        raise ValueError(
+            f"--method must be one of {', '.join(FUSION_METHODS)}, comi, got {method!r}"
+        )
     with bar("benchmarking") as (update,):
         if live:
             result = bench_live(

@@ -93,15 +93,16 @@ def _summary(stats: Sequence[dict[str, Any]]) -> dict[str, float]:
 def _restorer(method: Any, device: str) -> Any:
     """Map a method to a Restorer (``None`` for the input row).
 
-    Names: ``input``, a :data:`~scope_deblur.methods.METHODS` name, ``fusion_raw`` (the
-    fusion network alone, without its do-no-harm gates) or ``fusion:PATH`` (other weights).
+    Names: ``input``, a :data:`~scope_deblur.methods.METHODS` name, ``fusion_raw`` or
+    ``comi_raw`` (the network alone, without its do-no-harm gates) or ``fusion:PATH``
+    (other weights).
     """
     if not isinstance(method, str):
         return method
     if method == "input":
         return None
-    if method == "fusion_raw":
-        return build_restorer("fusion", device, gates=False)
+    if method in ("fusion_raw", "comi_raw"):
+        return build_restorer(method.removesuffix("_raw"), device, gates=False)
     name, _, weights = method.partition(":")
     return build_restorer(name, device, weights=weights or None)
 

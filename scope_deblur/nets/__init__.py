@@ -1,6 +1,15 @@
 """Neural networks (each imports torch; import this subpackage lazily)."""
 
+from .comi import ComiConfig, ComiDiscriminator, ComiGenerator
 from .delpnet import DelpNet, DelpNetConfig
 from .fusion_unet import FusionUNet, FusionUNetConfig
 
-__all__ = ["DelpNet", "DelpNetConfig", "FusionUNet", "FusionUNetConfig"]
+__all__ = [
+    "ComiConfig",
+    "ComiDiscriminator",
+    "ComiGenerator",
+    "DelpNet",
+    "DelpNetConfig",
+    "FusionUNet",
+    "FusionUNetConfig",
+]

@@ -1,4 +1,4 @@
-"""Restoration behind ``Restorer``: classical deconvolution and the fusion U-Net.
+"""Restoration behind ``Restorer``: classical deconvolution, the fusion U-Net and COMI.
 
 Richardson–Lucy, AWDVD, and the fusion U-Net with what it is fed (``input_planes``,
 ``normalise``: one contract for training and inference).
@@ -9,17 +9,20 @@ Importing this package does not import torch; the functions import it when calle
 from ._awdvd import AWDVDRestorer, awdvd
 from ._channels import ChannelRestorers
 from ._checked import restore_checked
+from ._comi import COMI_IN_FOCUS_UM, ComiRestorer
 from ._fusion import FusionRestorer
 from ._fusion_inputs import RL_TV_WEIGHT, WIENER_BALANCE, Z_STEP_UM, input_planes, normalise
 from ._rescaled import RescaledRestorer, needs_resampling
 from ._rl import RLRestorer, estimate_background, richardson_lucy
 
 __all__ = [
+    "COMI_IN_FOCUS_UM",
     "RL_TV_WEIGHT",
     "WIENER_BALANCE",
     "Z_STEP_UM",
     "AWDVDRestorer",
     "ChannelRestorers",
+    "ComiRestorer",
     "FusionRestorer",
     "RLRestorer",
     "RescaledRestorer",

@@ -114,7 +114,7 @@ def bench_latency(
 ) -> dict[str, Any]:
     """Measure every stage per frame size; see ``scope-deblur bench``.
 
-    ``method`` names the fusion network to time (``fusion`` or ``fusion-fast``).
+    ``method`` names the network to time (``fusion``, ``fusion-fast`` or ``comi``).
 
     A size is a side (square frames) or an ``(height, width)`` pair; scikit-image
     runs only on frames of at most ``skimage_max_size``² pixels. With ``compile``
@@ -126,12 +126,14 @@ def bench_latency(
 
     from ..._device import describe_device, resolve_device
     from ...estimation import DelpNetEstimator
-    from ...restoration import AWDVDRestorer, FusionRestorer, RLRestorer
+    from ...restoration import AWDVDRestorer, ComiRestorer, FusionRestorer, RLRestorer
 
+    if method == "comi" and compile:
+        raise ValueError("--compile applies to the fusion networks, not comi")
     dev = resolve_device(device)
     sync = torch.cuda.synchronize if dev == "cuda" else None
     estimator = DelpNetEstimator(device=dev)
-    fusion = FusionRestorer(method, device=dev)
+    fusion = ComiRestorer(device=dev) if method == "comi" else FusionRestorer(method, device=dev)
     compiled = FusionRestorer(method, device=dev, compile=True) if compile else fusion
     awdvd = AWDVDRestorer(device=dev)
     rl = RLRestorer(device=dev, iterations=rl_iterations)
