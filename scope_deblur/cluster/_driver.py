@@ -96,7 +96,7 @@ class ClusterJob:
 
     def finish(self, table: Path) -> None:
         """Write the output (one plane at a time) and its table; remove the work folder."""
-        from ..io import write_stack
+        from ..io import atomic_path, write_stack
 
         planes = open_planes(self.work / "planes.zarr")
         write_stack(
@@ -106,12 +106,10 @@ class ClusterJob:
             self.axes,
         )
         rows = self.rows()
-        tmp = table.with_name(table.name + ".partial")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(table) as partial, open(partial, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, table)
         shutil.rmtree(self.work)
         parent = self.work.parent
         if parent.is_dir() and not any(parent.iterdir()):

@@ -83,7 +83,7 @@ def done_record(work: Path, k: int) -> Path:
 
 def restore_plane_task(spec: RestoreSpec, source: str, k: int, work: str) -> dict[str, Any]:
     """Restore plane ``k`` of ``source`` into ``work``; return its table row."""
-    from ..io import ImageStack, check_frame
+    from ..io import ImageStack, atomic_path, check_frame
     from ..restoration import restore_checked
 
     t0 = time.perf_counter()
@@ -102,8 +102,6 @@ def restore_plane_task(spec: RestoreSpec, source: str, k: int, work: str) -> dic
         "seconds": round(time.perf_counter() - t0, 4),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
-    record = done_record(folder, k)
-    tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps(row))
-    os.replace(tmp, record)  # the plane is done only once its record is whole
+    with atomic_path(done_record(folder, k)) as partial:  # done once its record is whole
+        partial.write_text(json.dumps(row))
     return row

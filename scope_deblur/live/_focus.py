@@ -27,6 +27,7 @@ from pymmcore_plus.core import SequencedEvent
 from useq import AcquireImage, MDAEvent, MDASequence
 
 from ..focus import FocusLock, LockStep, Probe
+from ..io import atomic_path
 from ..protocols import DefocusEstimator
 from ._engine import SafeEngine
 
@@ -188,13 +189,11 @@ class FocusLockEngine(SafeEngine):
 
 def write_steps(path: Path, steps: Sequence[LockStep]) -> None:
     """Write the lock's per-frame log as CSV (data and probe frames, moves, state)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as partial, open(partial, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[fl.name for fl in fields(LockStep)])
         writer.writeheader()
         for step in steps:
             writer.writerow({k: _cell(v) for k, v in asdict(step).items()})
-    tmp.replace(path)
 
 
 def _cell(value: Any) -> Any:
