@@ -64,7 +64,7 @@ def build_restorer(
     ``fusion-known-fast``, the networks that trust it. For the evaluation of other
     networks, a fusion method can load other ``weights`` (a ``.safetensors`` path with
     its card), and ``gates=False`` gives the network alone, without the do-no-harm
-    gates (depth, confidence, fidelity).
+    gates (depth, fidelity).
 
     ``comi`` (:class:`~scope_deblur.restoration.ComiRestorer`, a generator trained on
     unpaired real images) takes no optics: a profile gives it only the pixel size.
@@ -118,14 +118,14 @@ def build_restorer(
             str(weights or method), device=dev, compile=compile, profile=known
         )
         if not gates:
-            restorer.in_focus_um, restorer.min_confidence, restorer.error_floor = -1.0, -1.0, 0.0
+            restorer.in_focus_um, restorer.error_floor = -1.0, 0.0
         if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
             return restorer
         return restoration.RescaledRestorer(restorer, pixel_um=frame_um, working_um=trained_um)
     if method == "comi":  # blind and optics-free: a profile gives only the pixel size
         comi = restoration.ComiRestorer(str(weights or "comi"), device=dev)
         if not gates:
-            comi.in_focus_um, comi.min_confidence = -1.0, -1.0
+            comi.in_focus_um = -1.0
         trained_um = comi.card.optics.pixel_um
         if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
             return comi

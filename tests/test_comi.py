@@ -72,13 +72,14 @@ def test_tiled_matches_whole_frame(tiny: str) -> None:
     assert np.abs(a - b).max() < 2e-2 * span
 
 
-def test_in_focus_or_unsure_frames_come_back_unchanged(tiny: str) -> None:
+def test_in_focus_or_empty_frames_come_back_unchanged(tiny: str) -> None:
     frame = _cells(64, 64)
     r = ComiRestorer(tiny, device="cpu")
     near = DefocusEstimate(COMI_IN_FOCUS_UM, 0.9)
-    for est in (near, DefocusEstimate(None, 0.0), DefocusEstimate(30.0, 0.05), None):
+    for est in (near, DefocusEstimate(None, 0.0), None):
         np.testing.assert_array_equal(r.restore(frame, est), frame.astype(np.float32))
     assert 0 < r.strength(DefocusEstimate(1.5 * COMI_IN_FOCUS_UM, 0.9)) < 1 == r.strength(FAR)
+    assert r.strength(DefocusEstimate(30.0, 0.05)) == 1.0  # the confidence gates nothing
 
 
 def test_card_loads_and_hash_verifies(tiny: str, tmp_path: Path) -> None:

@@ -145,6 +145,34 @@ def test_shipped_accuracy_floor_on_held_out_image() -> None:
     assert m["foreground_within_2um"] >= 0.7, m
 
 
+@pytest.mark.skipif(not SHIPPED, reason="shipped weights not present")
+@pytest.mark.parametrize("photons", [1000.0, 150.0])
+def test_shipped_sparse_and_dim_fields(photons: float) -> None:
+    """Few nuclei among many halo and noise patches: in focus reads <= 2 µm and a
+    defocused field within 2 µm (#24; the unweighted median read 4.6 µm in focus)."""
+    from scope_deblur.lab.fields import sparse_field
+    from scope_deblur.lab.training._data import in_focus_paths, load_in_focus, split_by_image
+    from scope_deblur.optics import defocus
+
+    _, val = split_by_image(in_focus_paths())
+    image = load_in_focus(val)[0]
+    est = DelpNetEstimator(device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    for keep, seed in ((3, 0), (8, 1)):
+        field = torch.from_numpy(sparse_field(image, keep, seed))
+        for z in (0.0, 10.0):
+            out = est.estimate(defocus(field, z, photons=photons, generator=gen).numpy())
+            assert out.defocus_um is not None and abs(out.defocus_um - z) <= 2.0, (keep, z, out)
+
+
+def test_weighted_median() -> None:
+    from scope_deblur.estimation._delpnet import weighted_median
+
+    v = np.array([30.0, 1.0, 2.0, 28.0, 29.0])
+    assert weighted_median(v, np.ones(5)) == 28.0
+    assert weighted_median(v, np.array([0.1, 5.0, 5.0, 0.1, 0.1])) in (1.0, 2.0)
+
+
 def test_paper_forward_model_is_poisson_on_counts() -> None:
     """The paper's synthetic data: Born–Wolf blur, then Poisson noise on the 16-bit counts."""
     from scope_deblur.lab.training._delpnet import SyntheticDefocus

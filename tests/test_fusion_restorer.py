@@ -107,22 +107,33 @@ def test_tiled_matches_whole_frame_with_defocus_planes(conditioned: str) -> None
     _assert_tiling_matches_whole_frame(conditioned)
 
 
-def test_in_focus_or_unsure_frames_come_back_unchanged(tiny: str) -> None:
+def test_in_focus_or_empty_frames_come_back_unchanged(tiny: str) -> None:
     frame = _cells(64, 64)
     r = FusionRestorer(tiny, device="cpu")
-    for est in (DefocusEstimate(1.0, 0.9), DefocusEstimate(None, 0.0), DefocusEstimate(20.0, 0.05)):
+    for est in (DefocusEstimate(1.0, 0.9), DefocusEstimate(None, 0.0)):
         np.testing.assert_array_equal(r.restore(frame, est), frame.astype(np.float32))
     assert 0 < r.strength(DefocusEstimate(4.5, 0.9)) < 1 == r.strength(FAR)
 
 
+def test_confidence_gates_nothing(tiny: str, conditioned: str) -> None:
+    """An unsure estimate is restored like a sure one (#24: no silent switch-off)."""
+    frame = _cells(64, 64)
+    for weights in (tiny, conditioned):
+        r = FusionRestorer(weights, device="cpu")
+        unsure, sure = DefocusEstimate(20.0, 0.02), DefocusEstimate(20.0, 1.0)
+        assert r.strength(unsure) == r.strength(sure) == 1.0
+        np.testing.assert_array_equal(r.restore(frame, unsure), r.restore(frame, sure))
+        assert not np.allclose(r.restore(frame, unsure), frame)
+
+
 def test_network_given_the_defocus_restores_in_focus_frames_too(conditioned: str) -> None:
-    """No depth gate when the network knows the defocus; unsure frames still pass."""
+    """No depth gate when the network knows the defocus; empty frames still pass."""
     frame = _cells(64, 64)
     r = FusionRestorer(conditioned, device="cpu")
     assert r.strength(DefocusEstimate(0.5, 0.9)) == 1.0
     assert not np.allclose(r.restore(frame, DefocusEstimate(0.5, 0.9)), frame)
-    for est in (DefocusEstimate(None, 0.0), DefocusEstimate(20.0, 0.05)):
-        np.testing.assert_array_equal(r.restore(frame, est), frame.astype(np.float32))
+    empty = r.restore(frame, DefocusEstimate(None, 0.0))
+    np.testing.assert_array_equal(empty, frame.astype(np.float32))
 
 
 def test_batch_equals_one_by_one(tiny: str) -> None:
@@ -185,6 +196,27 @@ def test_shipped_models_beat_the_input_on_held_out_synthetic_defocus(method: str
         blurred = defocus(torch.from_numpy(sharp), z, generator=gen).numpy()
         out = r.restore(blurred, DefocusEstimate(z, 1.0))
         assert psnr(sharp, out) > psnr(sharp, blurred) + 1.0
+
+
+def test_shipped_model_restores_a_sparse_field_as_estimated() -> None:
+    """A field with three nuclei, defocused, estimated by DelpNet and restored as the
+    product runs: the network must help, whatever the estimator's confidence (#24)."""
+    from scope_deblur.estimation import DelpNetEstimator
+    from scope_deblur.lab.fields import sparse_field
+    from scope_deblur.lab.training._data import in_focus_paths, load_in_focus, split_by_image
+    from scope_deblur.methods import build_restorer
+    from scope_deblur.metrics import psnr
+    from scope_deblur.optics import defocus
+
+    _, val = split_by_image(in_focus_paths())
+    sharp = sparse_field(load_in_focus(val)[0][:256, :256], keep=3)
+    r, est = build_restorer("fusion-fast", "cpu"), DelpNetEstimator(device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    for z in (10.0, 16.0):
+        blurred = defocus(torch.from_numpy(sharp), z, generator=gen).numpy()
+        e = est.estimate(blurred)
+        out = r.restore(blurred, DefocusEstimate(e.defocus_um, 0.01))
+        assert psnr(sharp, out) > psnr(sharp, blurred) + 1.0, (z, e)
 
 
 @pytest.mark.parametrize("method", ["fusion-known", "fusion-known-fast"])

@@ -5,7 +5,11 @@ flush with the border; frames smaller than a patch are edge-padded). Each patch 
 normalised to [0, 1] and classified in one batch; a patch is background when the
 paper's rule says so (max < 230 and max − min < 30 in 16-bit counts) or the network's
 "bg" class wins. The frame's defocus is the median of the foreground patches'
-probability-weighted levels.
+probability-weighted levels, each patch weighted by its signal: its mean above the
+frame's background (1st percentile). A sparse or dim field has many foreground
+patches that hold only a blur halo or noise; unweighted, they outvoted the few
+patches with a nucleus (measured: in-focus sparse fields read 4.6 µm, and the
+confidence fell below the restorer's old cut-off).
 """
 
 from __future__ import annotations
@@ -129,7 +133,9 @@ class DelpNetEstimator:
         for raw, frame, (patches, grid) in zip(frames, checked, cut, strict=True):
             n = len(grid)
             bg = background_rule(patches, full_scale_of(raw)) | (p_bg[k : k + n] > 0.5)
-            out.append(self._summarise(frame.shape, grid, z[k : k + n], conf[k : k + n], bg))
+            signal = patches.mean(axis=(-2, -1)) - np.percentile(frame, 1)
+            zs, cs = z[k : k + n], conf[k : k + n]
+            out.append(self._summarise(frame.shape, grid, zs, cs, bg, signal))
             k += n
         return out
 
@@ -140,6 +146,7 @@ class DelpNetEstimator:
         z: np.ndarray,
         conf: np.ndarray,
         bg: np.ndarray,
+        signal: np.ndarray,
     ) -> DefocusEstimate:
         from ..nets.delpnet import tolerance_um
 
@@ -156,11 +163,20 @@ class DelpNetEstimator:
         frac = float(fg.mean())
         if not fg.any():
             return DefocusEstimate(None, 0.0, 0.0, dmap)
-        med = float(np.median(z[fg]))
+        w = np.maximum(signal[fg], 0.0)
+        w = w if w.sum() > 0 else np.ones_like(w)
+        med = weighted_median(z[fg], w)
         tol = float(tolerance_um(med, self.config.step_um))
-        agree = float((np.abs(z[fg] - med) <= tol).mean())
-        confidence = float(np.clip(np.median(conf[fg]) * agree, 0.0, 1.0))
+        agree = float(np.average(np.abs(z[fg] - med) <= tol, weights=w))
+        confidence = float(np.clip(weighted_median(conf[fg], w) * agree, 0.0, 1.0))
         return DefocusEstimate(med, confidence, frac, dmap)
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Return the value at which the cumulative weight first reaches half the total."""
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order], dtype=np.float64)
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
 def bench_estimate(

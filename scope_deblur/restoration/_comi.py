@@ -10,9 +10,9 @@ total flux of the input.
 
 Do no harm: the network is blind (it is not told the defocus) and learned the
 strong defocus of the real z00 frames (about 32 µm) and simulated 10-40 µm blur, so
-its weight ramps from 0 at ``in_focus_um`` (5 µm) to 1 at twice that, and with the
-estimator's confidence as for the fusion networks; a frame with no estimate comes
-back unchanged.
+its weight ramps from 0 at ``in_focus_um`` (5 µm) to 1 at twice that; as for the
+fusion networks, a frame with no estimate comes back unchanged and the confidence
+gates nothing.
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ class ComiRestorer(FusionRestorer):
         As :class:`FusionRestorer`'s.
     in_focus_um : float
         The depth gate (module docstring).
-    min_confidence : float
-        Below this estimator confidence the input is returned unchanged.
     """
 
     def __init__(
@@ -59,7 +57,6 @@ class ComiRestorer(FusionRestorer):
         overlap: int = 32,
         dtype: str = "auto",
         in_focus_um: float = COMI_IN_FOCUS_UM,
-        min_confidence: float = 0.2,
     ) -> None:
         import torch
 
@@ -83,7 +80,6 @@ class ComiRestorer(FusionRestorer):
         self.tile = max(m, -(-int(tile) // m) * m)
         self.overlap = min(-(-int(overlap) // m) * m, self.tile // 2)
         self.in_focus_um = float(in_focus_um)
-        self.min_confidence = float(min_confidence)
         self.error_floor = 0.0
 
     def _planes(self, batch: np.ndarray, z_um: np.ndarray) -> np.ndarray:

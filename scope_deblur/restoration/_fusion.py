@@ -10,12 +10,14 @@ defocus as a constant input plane, and a ``config.wiener`` network the frame
 Wiener-deconvolved at that defocus (:func:`~scope_deblur.restoration.input_planes`);
 the planes are built on the whole frame, before tiling.
 
-Do no harm (DESIGN.md, Sim-to-real): the network's output is blended with the
-input by a ramp in the estimator's confidence, so a frame the estimator cannot judge
-comes back unchanged. A blind network is also gated by depth: its weight ramps from
-0 at ``defocus_um <= in_focus_um`` (3 µm) to 1 at twice that, because a blind
-network lost 0.8 dB on in-focus frames. A network given the defocus is not: it saw
-in-focus crops in training (8 %) and, told a frame is in focus, denoises it.
+Do no harm (DESIGN.md, Sim-to-real), without trusting the estimator's confidence: a
+frame with no estimate (all background) comes back unchanged, and a blind network is
+gated by depth: its weight ramps from 0 at ``defocus_um <= in_focus_um`` (3 µm) to 1
+at twice that, because a blind network lost 0.8 dB on in-focus frames. A network given
+the defocus is not: it saw in-focus crops in training (8 %) and, told a frame is in
+focus, denoises it. The confidence is no gate: a ramp in it used to return sparse
+fields unchanged (+0.0 dB at 10 and 16 µm in an unseen sparse well), where the network
+helps; the fidelity blend below is the guard that looks at the frame itself.
 
 A network's output is never perfect: on in-focus frames its error has a floor
 (PSNR about 43 dB for ``fusion``), so on a bright, nearly noise-free frame
@@ -99,8 +101,6 @@ class FusionRestorer:
     in_focus_um : float, optional
         Below this estimated defocus the input is returned unchanged. Default: 3 µm
         for a blind network, 0 (no depth gate) for one that takes the defocus.
-    min_confidence : float
-        Below this estimator confidence the input is returned unchanged.
     compile : bool
         Compile the network with ``torch.compile`` (inductor, weights frozen into the
         graph). The first frame of each shape then takes 15-30 s (cached on disk for
@@ -123,7 +123,6 @@ class FusionRestorer:
         overlap: int = 32,
         dtype: str = "auto",
         in_focus_um: float | None = None,
-        min_confidence: float = 0.2,
         compile: bool = False,
         profile: OpticsProfile | None = None,
     ) -> None:
@@ -165,7 +164,6 @@ class FusionRestorer:
         if in_focus_um is None:
             in_focus_um = 0.0 if config.needs_defocus else BLIND_IN_FOCUS_UM
         self.in_focus_um = float(in_focus_um)
-        self.min_confidence = float(min_confidence)
         self.error_floor = float((self.card.model_extra or {}).get("error_floor") or 0.0)
 
     def _pick_dtype(self, dtype: str) -> Any:
@@ -187,13 +185,14 @@ class FusionRestorer:
     # ------------------------------------------------------------------ gating
 
     def strength(self, estimate: DefocusEstimate | None) -> float:
-        """Return the blend weight of the network output for an estimate, in [0, 1]."""
+        """Return the blend weight of the network output for an estimate, in [0, 1].
+
+        It depends on the estimated depth only, never on the confidence.
+        """
         if estimate is None or estimate.defocus_um is None:
             return 0.0
         z, z0 = float(estimate.defocus_um), self.in_focus_um
-        d = _ramp(z, z0, 2 * z0) if z0 > 0 else 1.0
-        c = _ramp(float(estimate.confidence), self.min_confidence, 2 * self.min_confidence)
-        return d * c
+        return _ramp(z, z0, 2 * z0) if z0 > 0 else 1.0
 
     def fidelity(
         self, frame: np.ndarray, restored: np.ndarray, scale: float | None = None
