@@ -9,8 +9,9 @@ from ._data import (
     load_in_focus,
     random_crops,
     split_by_image,
+    well_of,
 )
-from ._fusion import add_error_floor, measure_error_floor
+from ._fusion import add_error_floor, measure_error_floor, sample_pairs, train_fusion
 
 __all__ = [
     "DEFAULT_IN_FOCUS_DIR",
@@ -22,5 +23,8 @@ __all__ = [
     "load_in_focus",
     "measure_error_floor",
     "random_crops",
+    "sample_pairs",
     "split_by_image",
+    "train_fusion",
+    "well_of",
 ]

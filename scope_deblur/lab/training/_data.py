@@ -21,6 +21,7 @@ __all__ = [
     "load_in_focus",
     "random_crops",
     "split_by_image",
+    "well_of",
 ]
 
 _CHECKOUT_SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
@@ -78,6 +79,15 @@ def load_in_focus(paths: Sequence[str | Path] | None = None) -> list[np.ndarray]
 
     files = in_focus_paths() if paths is None else [Path(p) for p in paths]
     return [check_frame(read_image(p), name=str(p)) for p in files]
+
+
+def well_of(path: str | Path) -> str:
+    """Return an image's well: ``a07`` of ``BBBC006_z_aligned__a07__s1__w1_10.png``.
+
+    A name without a ``__WELL__`` part gives its stem.
+    """
+    parts = Path(path).name.split("__")
+    return parts[1] if len(parts) > 2 else Path(path).stem
 
 
 def split_by_image(

@@ -33,11 +33,12 @@ from ...restoration import (
     input_planes,
     normalise,
 )
+from ._data import DEFAULT_VAL_IMAGE, well_of
 
 if TYPE_CHECKING:
     from ...optics import PsfParams
 
-__all__ = ["add_error_floor", "measure_error_floor", "train_fusion"]
+__all__ = ["add_error_floor", "measure_error_floor", "sample_pairs", "train_fusion"]
 
 CROP = 128
 BATCH = 8
@@ -133,6 +134,26 @@ def _sample(images, bank, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, list
     return x, y, np.asarray(zs, np.float32), picks
 
 
+def sample_pairs(
+    data_dir: str | Path | None, n: int, *, val_image: str = DEFAULT_VAL_IMAGE, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``n`` training pairs drawn as :func:`train_fusion` draws them.
+
+    ``(n, 128, 128)`` blurred crops of every image but ``val_image`` and their sharp
+    targets, both normalised by the blurred crop's map: data for a peer.
+    """
+    rng = np.random.default_rng(seed)
+    train, _ = _load(data_dir, val_image)
+    bank = [_draw_psf(rng) for _ in range(BANK)]
+    xs, ys = [], []
+    for step in range(-(-n // BATCH)):
+        bank[step % BANK] = _draw_psf(rng)
+        x, y, _, _ = _sample(train, bank, rng)
+        xs.append(x[:, 0])
+        ys.append(y[:, 0])
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
 def measure_error_floor(
     weights: str | Path, images: list[np.ndarray], *, device: str = "cpu", seed: int = 0
 ) -> float:
@@ -186,10 +207,16 @@ def add_error_floor(
     return floor
 
 
-def _load(data_dir: str | Path | None) -> tuple[list, list]:
-    from ._data import in_focus_paths, load_in_focus, split_by_image
+def _paths(data_dir: str | Path | None, val_image: str) -> tuple[list[Path], list[Path]]:
+    from ._data import in_focus_paths, split_by_image
 
-    train_p, val_p = split_by_image(in_focus_paths(data_dir))
+    return split_by_image(in_focus_paths(data_dir), (val_image,))
+
+
+def _load(data_dir: str | Path | None, val_image: str = DEFAULT_VAL_IMAGE) -> tuple[list, list]:
+    from ._data import load_in_focus
+
+    train_p, val_p = _paths(data_dir, val_image)
     out = []
     for paths in (train_p, val_p):
         ims = load_in_focus(paths)
@@ -227,8 +254,12 @@ def train_fusion(
     progress: bool = True,
     lr: float = 2e-3,
     threads: int | None = None,
+    val_image: str = DEFAULT_VAL_IMAGE,
 ) -> dict[str, Any]:
     """Train a :class:`FusionUNet` and save it to ``out``.
+
+    Every in-focus image of ``data_dir`` but ``val_image`` (a well name such as
+    ``a07``) is a training image.
 
     With ``steps`` the run is exactly reproducible (same seed, same steps); otherwise
     it trains for ``minutes`` of wall time. ``threads`` sets torch's CPU threads.
@@ -251,7 +282,7 @@ def train_fusion(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    train, _val = _load(data_dir)
+    train, _val = _load(data_dir, val_image)
     config = FusionUNetConfig(
         n_scales=n_scales,
         fusion=fusion,
@@ -316,6 +347,7 @@ def train_fusion(
     flags += f" --z-range {z_range[0]:g},{z_range[1]:g}" if z_range else ""
     flags += f" --init {init}" if init is not None else ""
     flags += f" --lr {lr:g}" if lr != 2e-3 else ""
+    flags += f" --val-image {val_image}" if val_image != DEFAULT_VAL_IMAGE else ""
     budget_flag = f"--steps {steps}" if steps else f"--minutes {minutes}"
     card = {
         "architecture": "FusionUNet",
@@ -365,8 +397,8 @@ def train_fusion(
         "normalisation": "per frame: (x - p1) / (p99.9 - p1); output mapped back to input units",
         "training": {
             "data": [p[0].shape for p in train],
-            "val_image": "a07",
-            "train_images": "a02-a06",
+            "val_image": val_image,
+            "train_images": [well_of(p) for p in _paths(data_dir, val_image)[0]],
             "crop": CROP,
             "batch": BATCH,
             "steps": step,
