@@ -1,15 +1,31 @@
-"""Figures the runtime commands make: a demo run's traces (``run.png``) and defocus maps."""
+"""Figures the runtime commands make: a demo run's traces (``run.png``) and defocus maps.
+
+:func:`save_figure` is how every figure of the project (the lab's too) is written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .live import FrameRecord
+if TYPE_CHECKING:
+    from .live import FrameRecord
 
-__all__ = ["plot_run", "save_defocus_map"]
+__all__ = ["plot_run", "save_defocus_map", "save_figure"]
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 100, **kwargs: Any) -> Path:
+    """Write a matplotlib figure to ``path`` (parent folders made), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi, **kwargs)
+    plt.close(fig)
+    return out
 
 
 def plot_run(records: Sequence[FrameRecord], path: Path) -> Path:
@@ -45,10 +61,7 @@ def plot_run(records: Sequence[FrameRecord], path: Path) -> Path:
     ax2.legend(loc="lower left", frameon=False)
     method = records[0].method if records else ""
     fig.suptitle(f"scope-deblur demo: focus drift and live restoration ({method})")
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def save_defocus_map(defocus_map: np.ndarray, path: Path, *, title: str = "") -> Path:
@@ -58,13 +71,9 @@ def save_defocus_map(defocus_map: np.ndarray, path: Path, *, title: str = "") ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4.6), constrained_layout=True)
     im = ax.imshow(np.ma.masked_invalid(defocus_map), cmap="viridis", vmin=0)
     ax.set_title(f"{title} |defocus| (µm); blank = background", fontsize=9)
     ax.axis("off")
     fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scope_deblur.figures import save_figure as write_figure
 
 if TYPE_CHECKING:
     from ._fit import CalibrationResult
@@ -55,8 +56,4 @@ def save_figure(result: CalibrationResult, path: str | Path) -> Path:
     ax.set_title("on axis", fontsize=9)
     fig.suptitle(f"Through-focus calibration: best model {result.best}", fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return write_figure(fig, path, dpi=110)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..figures import save_figure
 from .evaluation import DEPTHS
 
 __all__ = ["FIELDS", "cross_validate", "plot_cross_validation"]
@@ -281,8 +282,4 @@ def plot_cross_validation(result: dict[str, Any], path: str | Path) -> Path:
     np.atleast_1d(axes)[0].legend()
     fig.suptitle(f"leave-one-well-out, {result['steps']} steps per fold, on DelpNet's estimate")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=80)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..figures import save_figure
 from ..methods import build_restorer
 from .training._data import REAL_Z00_DIR
 
@@ -369,6 +370,4 @@ def _figure(path: str | Path, sets: dict[str, list[np.ndarray]], stats: dict) ->
         axes[2, j].tick_params(axis="x", labelrotation=30)
     axes[2, 4].axis("off")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..figures import save_figure
 from ..methods import build_restorer
 from .evaluation import realism_stats
 from .training._comi import split_real
@@ -160,6 +161,4 @@ def _figure(path: str | Path, sets: dict[str, list[np.ndarray]], reference: np.n
             ax.set_title(title.get(name, name), fontsize=10)
             ax.axis("off")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..figures import save_figure
+
 __all__ = ["plot_confusion", "plot_soak"]
 
 
@@ -33,9 +35,7 @@ def plot_confusion(panels: dict[str, np.ndarray], classes: Sequence[str], path: 
         ax.set_xticks(ticks, classes, rotation=90, fontsize=7)
         ax.set_yticks(ticks, classes, fontsize=7)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction of the true class")
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90, bbox_inches="tight")
 
 
 def plot_soak(result: dict, path: Path) -> Path:
@@ -62,8 +62,4 @@ def plot_soak(result: dict, path: Path) -> Path:
         f"soak: {result['frames']} frames, {result['method']} on {result['device']}, "
         f"{result['frames_lost']} lost"
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
