@@ -206,6 +206,7 @@ def cross_validate(
                 inputs=inputs,
                 work=work / f"care-{well}",
                 seed=seed,
+                threads=threads,
             )
             fold["care_minutes"] = care_minutes
             for i, (name, (field, frames)) in enumerate(tests.items()):

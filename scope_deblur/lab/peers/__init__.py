@@ -73,6 +73,7 @@ def run_care(
     inputs: Sequence[np.ndarray],
     work: str | Path,
     seed: int = 0,
+    threads: int | None = None,
 ) -> tuple[list[np.ndarray], float]:
     """Train CARE on every image but ``val_image``, then restore ``inputs``.
 
@@ -83,6 +84,7 @@ def run_care(
     that trains the fusion networks (same images, forward-model family and noise); the
     validation pairs too, from the same training images. Test frames are normalised
     by the same per-frame map as the fusion networks' and mapped back after.
+    ``threads`` caps TensorFlow's CPU threads (default: TensorFlow's own choice).
     """
     from ...restoration import normalise
     from ..training import sample_pairs
@@ -102,6 +104,7 @@ def run_care(
         tests=tests.astype(np.float32),
         minutes=np.float64(minutes),
         seed=np.int64(seed),
+        threads=np.int64(threads or 0),
     )
     t0 = time.perf_counter()
     done = subprocess.run(

@@ -2,8 +2,9 @@
 
 Usage: ``python _care_worker.py JOB.npz OUT.npz WORKDIR``. JOB holds ``x``/``y``
 training pairs and ``x_val``/``y_val`` (N, H, W, normalised), ``tests`` (M, H, W,
-normalised), ``minutes`` and ``seed``; OUT gets ``preds`` (M, H, W) and ``minutes``
-(training wall time). Imports numpy, keras and csbdeep only: not scope_deblur.
+normalised), ``minutes``, ``seed`` and ``threads`` (0: TensorFlow's default); OUT
+gets ``preds`` (M, H, W) and ``minutes`` (training wall time). Imports numpy,
+tensorflow, keras and csbdeep only: not scope_deblur.
 """
 
 import sys
@@ -28,6 +29,11 @@ class WallTime(keras.callbacks.Callback):
 
 def main(job_path: str, out_path: str, work: str) -> None:
     job = np.load(job_path)
+    if int(job["threads"]) > 0:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(int(job["threads"]))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(int(job["seed"]))
     config = Config(
         "YX",
