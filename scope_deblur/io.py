@@ -29,6 +29,7 @@ __all__ = [
     "read_image",
     "read_planes",
     "require_file",
+    "tiff_pixel_um",
     "write_stack",
 ]
 
@@ -104,10 +105,11 @@ class ImageStack:
 
     ``shape`` and ``axes`` (tifffile's letters: ``"YX"``, ``"TYX"``, ``"TCZYX"``, ...)
     describe the file as stored, colour samples (RGB) averaged to grey; the last two
-    axes are y and x. Opening reads only the header. Iterating decodes one TIFF page
-    (or the one image of the other formats) at a time and yields the planes in storage
-    order, in their stored dtype (float64 for averaged colour). Use it as a context
-    manager.
+    axes are y and x. ``pixel_size_um`` is the pixel size in the sample that a TIFF
+    states (:func:`tiff_pixel_um`), else None. Opening reads only the header.
+    Iterating decodes one TIFF page (or the one image of the other formats) at a time
+    and yields the planes in storage order, in their stored dtype (float64 for averaged
+    colour). Use it as a context manager.
 
     Raises
     ------
@@ -129,6 +131,7 @@ class ImageStack:
             )
         self._file: Any = None  # a tifffile.TiffFile or a PIL image
         self._tiff = suffix in _TIFF
+        self.pixel_size_um: float | None = None
         try:
             stored, axes, itemsize = self._open_tiff() if self._tiff else self._open_pillow()
         except Exception as e:  # decoders raise many types (ValueError too) for corrupt files
@@ -146,6 +149,7 @@ class ImageStack:
         with _quiet_tifffile():
             self._file = tifffile.TiffFile(self.path)
             series = self._file.series[0]
+            self.pixel_size_um = tiff_pixel_um(self._file)
         stored, page = tuple(series.shape), tuple(series.keyframe.shape)
         yx = 3 if series.axes.endswith("S") else 2  # the trailing axes of one plane
         self._pages = len(series.pages)
@@ -221,6 +225,56 @@ class ImageStack:
         self.close()
 
 
+def tiff_pixel_um(tif: Any) -> float | None:
+    """Return the pixel size (µm in the sample) a ``tifffile.TiffFile`` states, else None.
+
+    Read from, in order: OME-XML ``PhysicalSizeX`` (with its unit), an ImageJ
+    ``unit`` of microns with the resolution tag, or a resolution in pixels per
+    centimetre (what :func:`write_stack` writes). Pixels per inch are ignored: most
+    files carry a meaningless 72 dpi.
+    """
+    try:
+        if tif.is_ome and tif.ome_metadata:
+            return _ome_pixel_um(tif.ome_metadata)
+        page = tif.pages[0]
+        xres = page.tags.get("XResolution")
+        if xres is None:
+            return None
+        num, den = xres.value
+        if not (num > 0 and den > 0):
+            return None
+        per_unit = num / den
+        unit = (tif.imagej_metadata or {}).get("unit", "") if tif.is_imagej else ""
+        if str(unit).lower() in ("micron", "um", "µm", "\u00b5m"):
+            return _positive(1.0 / per_unit)
+        res_unit = page.tags.get("ResolutionUnit")
+        if res_unit is not None and int(res_unit.value) == 3:  # pixels per centimetre
+            return _positive(1e4 / per_unit)
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    return None
+
+
+_UNITS_UM = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4}
+
+
+def _ome_pixel_um(xml: str) -> float | None:
+    import xml.etree.ElementTree as ET
+
+    for el in ET.fromstring(xml).iter():
+        if el.tag.endswith("}Pixels") or el.tag == "Pixels":
+            size = el.get("PhysicalSizeX")
+            factor = _UNITS_UM.get(el.get("PhysicalSizeXUnit", "µm"))
+            if size is None or factor is None:
+                return None
+            return _positive(float(size) * factor)
+    return None
+
+
+def _positive(v: float) -> float | None:
+    return v if math.isfinite(v) and 0 < v < 1e4 else None
+
+
 def read_planes(path: str | Path) -> tuple[np.ndarray, str]:
     """Read an image file as stored: one 2-D plane, or a stack of planes.
 
@@ -277,14 +331,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_stack(
-    path: str | Path, planes: Iterable[np.ndarray], shape: tuple[int, ...], axes: str
+    path: str | Path,
+    planes: Iterable[np.ndarray],
+    shape: tuple[int, ...],
+    axes: str,
+    *,
+    pixel_size_um: float | None = None,
 ) -> Path:
     """Write ``planes`` (2-D, in storage order) as one float32 TIFF of ``shape``.
 
     The planes are written as they come, so ``planes`` can be a generator that makes
     them one at a time; the axes (``"TYX"``, ...) are stored as tifffile metadata for
-    stacks. The file appears under ``path`` only when complete (:func:`atomic_path`).
-    Returns ``path``.
+    stacks, and ``pixel_size_um`` as the resolution in pixels per centimetre (read
+    back by :func:`tiff_pixel_um`). The file appears under ``path`` only when complete
+    (:func:`atomic_path`). Returns ``path``.
     """
     import tifffile
 
@@ -293,7 +353,14 @@ def write_stack(
     metadata = {"axes": axes} if len(shape) > 2 else None
     as_float = (np.asarray(a, dtype=np.float32) for a in planes)
     with atomic_path(p) as partial, tifffile.TiffWriter(partial, bigtiff=big) as tif:
+        per_cm = 1e4 / pixel_size_um if pixel_size_um else None
         tif.write(
-            as_float, shape=shape, dtype=np.float32, photometric="minisblack", metadata=metadata
+            as_float,
+            shape=shape,
+            dtype=np.float32,
+            photometric="minisblack",
+            metadata=metadata,
+            resolution=(per_cm, per_cm) if per_cm else None,
+            resolutionunit="CENTIMETER" if per_cm else None,
         )
     return p

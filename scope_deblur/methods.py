@@ -17,21 +17,33 @@ if TYPE_CHECKING:
 __all__ = [
     "FUSION_METHODS",
     "KNOWN_OPTICS",
+    "MDEBLURGAN",
     "METHODS",
     "Method",
     "Passthrough",
     "build_estimator",
     "build_restorer",
+    "method_upscale",
     "resolve_device",
 ]
 
 Method = Literal[
-    "fusion", "fusion-fast", "fusion-known", "fusion-known-fast", "comi", "awdvd", "rl", "none"
+    "fusion",
+    "fusion-fast",
+    "fusion-known",
+    "fusion-known-fast",
+    "comi",
+    "m-deblurgan",
+    "awdvd",
+    "rl",
+    "none",
 ]
 METHODS: tuple[str, ...] = get_args(Method)
 FUSION_METHODS = ("fusion", "fusion-fast", "fusion-known", "fusion-known-fast")
 """The shipped fusion networks: the best one and a 4x lighter one for live CPU use, each
 also for known optics (a calibrated profile, or the textbook PSF)."""
+MDEBLURGAN = "m-deblurgan"
+"""Deblurring with 2× super-resolution, for binned frames (a low-magnification objective)."""
 KNOWN_OPTICS = {"fusion": "fusion-known", "fusion-fast": "fusion-known-fast"}
 """The network that takes an optics profile in place of each that does not."""
 
@@ -68,6 +80,9 @@ def build_restorer(
 
     ``comi`` (:class:`~scope_deblur.restoration.ComiRestorer`, a generator trained on
     unpaired real images) takes no optics: a profile gives it only the pixel size.
+    Nor does ``m-deblurgan`` (:class:`~scope_deblur.restoration.MDeblurganRestorer`),
+    which restores 2×2-binned frames (1.29 µm pixels) to frames with twice the pixels
+    per side (:class:`~scope_deblur.protocols.Upscaling`), whatever the channel.
 
     A profile with channel entries gives one restorer per channel
     (:class:`~scope_deblur.restoration.ChannelRestorers`). ``pixel_um`` is the frames'
@@ -80,7 +95,7 @@ def build_restorer(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if compile and method not in FUSION_METHODS:
         raise ValueError(f"--compile applies to the fusion methods, not {method!r}")
-    if (weights is not None or not gates) and method not in (*FUSION_METHODS, "comi"):
+    if (weights is not None or not gates) and method not in (*FUSION_METHODS, "comi", MDEBLURGAN):
         raise ValueError(f"weights and gates apply to the networks, not {method!r}")
     if profile is not None and method == "none":
         raise ValueError("--profile needs a restoration method, not 'none'")
@@ -88,6 +103,17 @@ def build_restorer(
         return Passthrough()
     from . import restoration
 
+    frame_um = pixel_um or (profile.optics.pixel_um if profile is not None else None)
+    if method == MDEBLURGAN:  # optics-free: a profile gives only the pixel size
+        sr = restoration.MDeblurganRestorer(
+            str(weights or MDEBLURGAN), device=resolve_device(device)
+        )
+        if not gates:
+            sr.in_focus_um = -1.0
+        trained_um = sr.card.optics.pixel_um
+        if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
+            return sr
+        return restoration.RescaledRestorer(sr, pixel_um=frame_um, working_um=trained_um)
     if profile is not None and profile.channels:  # one restorer per channel's entry
         return restoration.ChannelRestorers(
             lambda entry: build_restorer(
@@ -104,7 +130,6 @@ def build_restorer(
     from .optics import NOMINAL
 
     dev = resolve_device(device)
-    frame_um = pixel_um or (profile.optics.pixel_um if profile is not None else None)
     if method in FUSION_METHODS:
         from .weights import load_card
 
@@ -134,6 +159,18 @@ def build_restorer(
     if method == "awdvd":
         return restoration.AWDVDRestorer(device=dev, profile=psf)
     return restoration.RLRestorer(device=dev, profile=psf)
+
+
+def method_upscale(method: str) -> int:
+    """Return how many output pixels ``method`` makes of one input pixel, per side.
+
+    1 for every method but ``m-deblurgan``, whose card says (2). Reads no weights.
+    """
+    if method != MDEBLURGAN:
+        return 1
+    from .weights import load_card
+
+    return int(load_card(MDEBLURGAN).config.get("upscale", 2))
 
 
 def _at_pixel(profile: OpticsProfile, pixel_um: float | None) -> OpticsProfile:

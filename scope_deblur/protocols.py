@@ -19,7 +19,9 @@ __all__ = [
     "HashedWeights",
     "PerChannel",
     "Restorer",
+    "Upscaling",
     "WarmsUp",
+    "upscale_of",
 ]
 
 
@@ -106,6 +108,22 @@ class HashedWeights(Protocol):
     """A restorer whose weights have a sha256, recorded with every frame it restores."""
 
     sha256: str
+
+
+@runtime_checkable
+class Upscaling(Protocol):
+    """A restorer whose output has ``upscale`` times the input's pixels along each side.
+
+    Its output of an ``(H, W)`` frame is ``(upscale·H, upscale·W)``, with pixels
+    ``upscale`` times smaller (the pixel size divided by it) and the same total flux.
+    """
+
+    upscale: int
+
+
+def upscale_of(restorer: object) -> int:
+    """Return how many output pixels a restorer makes of one input pixel, per side (1, 2)."""
+    return int(restorer.upscale) if isinstance(restorer, Upscaling) else 1
 
 
 @runtime_checkable

@@ -35,7 +35,7 @@ __all__ = [
     "sha256_file",
 ]
 
-Architecture = Literal["DelpNet", "FusionUNet", "ComiGenerator"]
+Architecture = Literal["DelpNet", "FusionUNet", "ComiGenerator", "MDeblurGenerator"]
 """The networks a card can describe (:mod:`scope_deblur.nets`)."""
 
 
@@ -51,7 +51,8 @@ class ModelCard(BaseModel):
     architecture: Architecture
     """Which network ``config`` configures."""
     config: dict[str, Any]
-    """The network's config (``DelpNetConfig``, ``FusionUNetConfig`` or ``ComiConfig`` fields)."""
+    """The network's config (``DelpNetConfig``, ``FusionUNetConfig``, ``ComiConfig`` or
+    ``MDeblurConfig`` fields)."""
     paper: str
     """The paper, and its sections or equations, that the network follows."""
     optics: Optics
@@ -87,6 +88,8 @@ def build_model(card: ModelCard) -> torch.nn.Module:
         DelpNetConfig,
         FusionUNet,
         FusionUNetConfig,
+        MDeblurConfig,
+        MDeblurGenerator,
     )
 
     try:
@@ -94,6 +97,8 @@ def build_model(card: ModelCard) -> torch.nn.Module:
             return DelpNet(config=DelpNetConfig(**card.config))
         if card.architecture == "ComiGenerator":
             return ComiGenerator(config=ComiConfig(**card.config))
+        if card.architecture == "MDeblurGenerator":
+            return MDeblurGenerator(config=MDeblurConfig(**card.config))
         return FusionUNet(config=FusionUNetConfig(**card.config))
     except (TypeError, ValueError) as e:
         raise ValueError(

@@ -128,6 +128,7 @@ def test_unknown_method_exits_2(tmp_path):
         "fusion-known",
         "fusion-known-fast",
         "comi",
+        "m-deblurgan",
         "awdvd",
         "rl",
         "none",
@@ -217,11 +218,21 @@ print(bad); sys.exit(bool(bad))
         (["train", "fusion", "--z-range", "12,8"], "--z-range"),
         (["train", "delpnet", "--z-range", "8,12"], "fusion only"),
         (["evaluate", "fusion", "--weights", "nosuchmodel"], "nosuchmodel"),
+        (["evaluate", "wells"], "--steps"),
+        (["evaluate", "fusion", "--steps", "5"], "applies to wells"),
+        (["evaluate", "wells", "--steps", "5", "--peer", "n2v"], "--peer"),
     ],
 )
 def test_bad_tool_options_exit_2(tmp_path, args, needle):
     extra = ["--data", tmp_path, "--out", tmp_path / "m"] if args[0] == "train" else []
     assert_one_line_error(run_cli(*args, *extra), needle)
+
+
+def test_train_names_a_well_that_is_not_there(tmp_path):
+    from scope_deblur.lab.training import DEFAULT_IN_FOCUS_DIR
+
+    args = ["--data", DEFAULT_IN_FOCUS_DIR, "--out", tmp_path / "m", "--steps", "1"]
+    assert_one_line_error(run_cli("train", "fusion", "--val-image", "z99", *args), "z99")
 
 
 def test_catch_up_hint_points_cpu_users_of_fusion_to_fusion_fast():

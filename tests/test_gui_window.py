@@ -321,3 +321,16 @@ def test_the_gui_imports_no_private_module():
                 if top != "scope_deblur_gui" and any(p.startswith("_") for p in rest):
                     found.append(f"{path.relative_to(ROOT)}: {name}")
     assert found == []
+
+
+def test_a_2x_restored_frame_spans_the_raw_frame(qtbot):
+    from scope_deblur_gui._viewers import LinkedViewers
+
+    v = LinkedViewers()
+    qtbot.addWidget(v)
+    v.raw.set_frame(np.ones((64, 48)), "raw")
+    v.restored.set_frame(np.ones((128, 96)), "2x", extent=v.raw.frame.shape)
+    assert v.restored.frame.shape == (128, 96) and v.restored.scale == (0.5, 0.5)
+    assert dict(v.restored.viewer.display_model.scales) == {0: 0.5, 1: 0.5}
+    v.restored.set_frame(np.ones((64, 48)), "1x", extent=v.raw.frame.shape)
+    assert v.restored.scale == (1.0, 1.0)

@@ -67,6 +67,8 @@ class FramePane(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.channels = channels
         self.frames_shown = 0
+        self.scale = (1.0, 1.0)
+        """World units per pixel (y, x): 0.5 for a 2× frame beside the raw one."""
         self._buffer = np.zeros((channels, 64, 64) if channels > 1 else (64, 64), np.float32)
         self.options = ArrayViewerModel()
         if channels > 1:
@@ -104,12 +106,28 @@ class FramePane(QWidget):
         return self._buffer[0] if self.channels > 1 else self._buffer
 
     def set_frame(
-        self, img: np.ndarray, caption: str, defocus_map: np.ndarray | None = None
+        self,
+        img: np.ndarray,
+        caption: str,
+        defocus_map: np.ndarray | None = None,
+        *,
+        extent: tuple[int, ...] | None = None,
     ) -> None:
-        """Show ``img`` (any 2-D numeric array) and, in a two-channel pane, its map."""
+        """Show ``img`` (any 2-D numeric array) and, in a two-channel pane, its map.
+
+        ``extent``: the (height, width) the frame spans in the linked views, the raw
+        frame's, so that a frame with more pixels (a 2× restoration) lines up with it.
+        """
         img = np.asarray(img)
         if img.ndim != 2:
             raise ValueError(f"expected a 2-D frame, got shape {img.shape}")
+        scale = (
+            (1.0, 1.0) if extent is None else (extent[-2] / img.shape[0], extent[-1] / img.shape[1])
+        )
+        if scale != self.scale:  # ndv draws pixels `scale` world units apart
+            axes = (1, 2) if self.channels > 1 else (0, 1)
+            self.viewer.display_model.scales.update(dict(zip(axes, scale, strict=True)))
+            self.scale = scale
         shape = (self.channels, *img.shape) if self.channels > 1 else img.shape
         new = shape != self._buffer.shape
         if new:

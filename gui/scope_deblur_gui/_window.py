@@ -360,7 +360,12 @@ class MainWindow(QMainWindow):
             rec = f.record
             how = "not restored" if rec.mode == "passthrough" else rec.mode
             d = "—" if math.isnan(rec.defocus_um) else f"{rec.defocus_um:.1f} µm"
-            self.viewers.restored.set_frame(f.restored, f"{rec.index} ({how}) · defocus {d}")
+            raw = self.viewers.raw
+            self.viewers.restored.set_frame(
+                f.restored,
+                f"{rec.index} ({how}) · defocus {d}",
+                extent=raw.frame.shape if raw.has_frame() else None,
+            )
             lat = "—" if math.isnan(rec.latency_ms) else f"{rec.latency_ms:.0f} ms"
             self.readout.setText(
                 f"Defocus <b>{d}</b> · confidence {rec.confidence:.2f} · latency {lat}"

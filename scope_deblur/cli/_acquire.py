@@ -48,7 +48,8 @@ def acquire(
     out: Path = typer.Option(..., help="Output folder (a new run)."),
     restore: bool = typer.Option(True, "--restore/--no-restore", help="Restore live."),
     method: str = typer.Option(
-        "fusion", help="fusion, fusion-fast, fusion-known[-fast], comi, awdvd, rl or none."
+        "fusion",
+        help="fusion, fusion-fast, fusion-known[-fast], comi, m-deblurgan, awdvd, rl or none.",
     ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),

@@ -30,7 +30,11 @@ def demo(
     drift_um_per_frame: float = typer.Option(0.5, help="Steady focus drift per frame (µm)."),
     method: str = typer.Option(
         "fusion",
-        help="Restoration: fusion, fusion-fast (lighter, for live CPU), comi, awdvd, rl, none.",
+        help="Restoration: fusion, fusion-fast (lighter, for live CPU), comi, m-deblurgan "
+        "(binned frames to 2x sharper ones), awdvd, rl, none.",
+    ),
+    binning: int = typer.Option(
+        1, help="Camera binning, 1, 2 or 4 (2: each pixel the sum of 2x2, pixel size doubled)."
     ),
     profile: Path | None = PROFILE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -47,7 +51,7 @@ def demo(
     json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Acquire a drifting time-lapse on the demo microscope and restore it live."""
-    from ..demo import DemoRun, run_demo
+    from ..demo import DemoRun, demo_pixel_um, run_demo
     from ..live import RunFolder
     from ..methods import build_estimator, build_restorer, resolve_device
 
@@ -62,13 +66,17 @@ def demo(
         format=format_,
         overwrite=overwrite,
         seed=seed,
+        binning=binning,
         focus_lock=lock_config(focus_lock, lock_max_excursion_um, lock_max_step_um),
     )
     RunFolder(out, format_).check(overwrite=overwrite)  # refuse before loading any model
     dev = resolve_device(device)
     optics_profile = load_profile_option(profile)
-    restorer = build_restorer(method, dev, compile=compile_, profile=optics_profile)
-    estimator = build_estimator(dev, profile=optics_profile)
+    pixel_um = demo_pixel_um(run.binning, optics_profile)  # binned frames: resampled
+    restorer = build_restorer(
+        method, dev, compile=compile_, profile=optics_profile, pixel_um=pixel_um
+    )
+    estimator = build_estimator(dev, pixel_um=pixel_um, profile=optics_profile)
     if compile_:
         err.print("compiling the fusion network before the first frame (15-30 s the first time)")
     with session_progress() as connect:

@@ -162,7 +162,8 @@ def restore(
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the restored TIFFs."),
     method: str = typer.Option(
         "fusion",
-        help="fusion, fusion-fast, fusion-known[-fast] (trust the optics), comi, awdvd or rl.",
+        help="fusion, fusion-fast, fusion-known[-fast] (trust the optics), comi, m-deblurgan "
+        "(binned frames to 2x the pixels), awdvd or rl.",
     ),
     pixel_size: float | None = _PIXEL_SIZE,
     profile: Path | None = PROFILE_OPTION,
@@ -185,6 +186,11 @@ def restore(
 ) -> None:
     """Restore images; writes OUTPUT/<stem>.tif, float32, same shape and units.
 
+    The images' pixel size is --pixel-size, else what each TIFF states (OME, ImageJ,
+    or a resolution in pixels per cm), else the profile's. --method m-deblurgan
+    (for 2x2-binned frames, 1.29 µm pixels at BBBC006 optics) writes images with
+    twice the pixels along each side, the pixel size halved, the same total flux.
+
     A stack (time-lapse, z-stack, channels) is restored plane by plane, each at its
     own estimated defocus. Inputs with the same stem get <stem>-2.tif, <stem>-3.tif,
     ... in the order given. No output replaces an input, nor an existing file without
@@ -201,24 +207,33 @@ def restore(
     rerun of the same command after a crash or Ctrl-C restores only the missing planes.
     """
     from ..estimation import check_estimate_memory
-    from ..methods import build_estimator, build_restorer
+    from ..methods import build_estimator, build_restorer, method_upscale
     from ..restoration import RescaledRestorer
 
     optics_profile = load_profile_option(profile)
     shapes = _check_inputs(paths)
-    pixel_um = pixel_size
-    if pixel_um is None and optics_profile is not None:
-        pixel_um = optics_profile.optics.pixel_um
-    for p, shape in zip(paths, shapes, strict=True):
+    pixel_ums = _pixel_sizes(paths, pixel_size)  # the option's, else each file's own
+    s = method_upscale(method)  # output pixels per input pixel and side
+    if s > 1 and (workers is not None or scheduler is not None):
+        raise ValueError(
+            f"--method {method} makes {s}x larger images; --workers and --scheduler restore "
+            "same-size images only: restore without them"
+        )
+    for p, shape, px in zip(paths, shapes, pixel_ums, strict=True):
+        pixel_um = px or (optics_profile.optics.pixel_um if optics_profile is not None else None)
         check_estimate_memory(shape, pixel_um, str(p))
-        check_memory(restore_bytes(shape), f"{p}: restoring a {shape[-2]}×{shape[-1]} plane")
+        out_shape = (s * shape[-2], s * shape[-1])
+        check_memory(restore_bytes(out_shape), f"{p}: restoring a {shape[-2]}×{shape[-1]} plane")
     names = [f"{p.stem}.tif" for p in paths]
     targets = output_paths(output, names, paths, overwrite=overwrite, option="-o")
     check_folder(output, "-o")
-    restorer = build_restorer(method, device, profile=optics_profile, pixel_um=pixel_size)
-    if isinstance(restorer, RescaledRestorer):
-        for p, shape in zip(paths, shapes, strict=True):
-            restorer.check_memory(shape, str(p))
+    built: dict[float | None, tuple[Restorer, DefocusEstimator | None]] = {}
+    for p, shape, px in zip(paths, shapes, pixel_ums, strict=True):
+        if px not in built:  # one restorer per pixel size, each network resampling to its own
+            built[px] = (build_restorer(method, device, profile=optics_profile, pixel_um=px), None)
+        if isinstance(rescaled := built[px][0], RescaledRestorer):
+            rescaled.check_memory(shape, str(p))
+    restorer = built[pixel_ums[0]][0]
     if workers is not None or scheduler is not None:
         tables = output_paths(
             output,
@@ -227,21 +242,37 @@ def restore(
             overwrite=overwrite,
             option="-o",
         )
-        spec = _cluster_spec(method, device, optics_profile, pixel_size)
+        if len(set(pixel_ums)) > 1:
+            raise ValueError(
+                "the inputs state different pixel sizes; on a cluster give one --pixel-size "
+                "or restore them apart"
+            )
+        spec = _cluster_spec(method, device, optics_profile, pixel_ums[0])
         cluster = {"workers": workers, "scheduler": scheduler, "threads": worker_threads}
         _restore_on_cluster(paths, targets, tables, spec, cluster, json_)
         return
-    estimator = build_estimator(device, pixel_um=pixel_size, profile=optics_profile)
-    total = sum(math.prod(s[:-2]) for s in shapes)
+    for px, (each, _) in built.items():
+        built[px] = (each, build_estimator(device, pixel_um=px, profile=optics_profile))
+    total = sum(math.prod(shape[:-2]) for shape in shapes)
     results: list[dict] = []
     with bar("restoring") as (update,):
-        for p, target in zip(paths, targets, strict=True):
+        for p, target, px in zip(paths, targets, pixel_ums, strict=True):
+            restorer, estimator = built[px]
+            assert estimator is not None
             common = {"output": str(target), "method": restorer.name}
+            frame_um = px or (optics_profile.optics.pixel_um if optics_profile else None)
             with ImageStack(p) as stack:
                 planes = _restored(
                     stack, common, restorer, estimator, results, lambda: update(len(results), total)
                 )
-                write_stack(target, planes, stack.shape, stack.axes)
+                h, w = stack.shape[-2:]
+                write_stack(
+                    target,
+                    planes,
+                    (*stack.shape[:-2], s * h, s * w),
+                    stack.axes,
+                    pixel_size_um=frame_um / s if frame_um else None,
+                )
     if json_:
         print_json(results)
     else:
@@ -249,6 +280,17 @@ def restore(
             if r.get("plane", 0) == 0:
                 err.print(f"{r['path']} → {r['output']}")
     _report_failures(results, restorer.name)
+
+
+def _pixel_sizes(paths: list[Path], pixel_size: float | None) -> list[float | None]:
+    """Return each file's pixel size: ``--pixel-size`` if given, else what the file states."""
+    if pixel_size is not None:
+        return [pixel_size] * len(paths)
+    sizes = []
+    for p in paths:
+        with ImageStack(p) as stack:
+            sizes.append(stack.pixel_size_um)
+    return sizes
 
 
 def _cluster_spec(

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 from pymmcore_plus.experimental.unicore import (
@@ -139,9 +140,18 @@ class DemoCamera(_WorldDevice, SimpleCameraDevice):
         with self._truth_lock:
             return self._truths.get(_fingerprint(frame))
 
-    def sharp_frame(self, truth: Truth) -> np.ndarray:
-        """Return the noiseless in-focus frame (camera counts, with offset) for ``truth``."""
-        return self._render(truth, blurred=False) + truth.offset
+    def sharp_frame(self, truth: Truth, *, upscale: int = 1) -> np.ndarray:
+        """Return the noiseless in-focus frame (camera counts, with offset) for ``truth``.
+
+        ``upscale`` > 1 gives it with that many times the pixels per side (a binned
+        frame at a finer binning), each holding its share of the flux and offset.
+        """
+        if upscale == 1:
+            return self._render(truth, blurred=False) + truth.offset
+        if truth.binning % upscale:
+            raise ValueError(f"a frame binned {truth.binning}x has no {upscale}x finer grid")
+        finer = replace(truth, binning=truth.binning // upscale)
+        return self._render(finer, blurred=False) + truth.offset / upscale**2
 
     def _truth(self, focal: float, defocus: float) -> Truth:
         x_um, y_um = self.sim.stage_xy_um

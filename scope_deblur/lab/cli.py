@@ -65,10 +65,11 @@ def _names(text: str) -> list[str]:
 
 def train(
     model: str = typer.Argument(
-        ..., help="delpnet, fusion, comi, or ablation (fusion N=1..4 x mode)."
+        ..., help="delpnet, fusion, comi, m-deblurgan, or ablation (fusion N=1..4 x mode)."
     ),
     data: Path = typer.Option(
-        None, help="delpnet/fusion/ablation: folder of in-focus training images (PNG/TIFF)."
+        None,
+        help="delpnet/fusion/m-deblurgan/ablation: folder of in-focus training images.",
     ),
     sharp: Path = typer.Option(None, help="comi: folder of sharp (in-focus) images, unpaired."),
     blurred: Path = typer.Option(None, help="comi: folder of real defocused images, unpaired."),
@@ -100,16 +101,25 @@ def train(
         None, min=1, max=200, help="fusion --rl-plane: RL iterations of the plane (default 30)."
     ),
     width: int = typer.Option(
-        None, min=4, max=64, help="fusion/comi: channels of the first level (default 16; comi 12)."
+        None,
+        min=4,
+        max=64,
+        help="fusion/comi/m-deblurgan: channels of the first level (16; comi 12; m-deblurgan 20).",
     ),
     init: Path = typer.Option(
         None, help="fusion: start from these weights (same tensor shapes), e.g. models/fusion."
     ),
     lr: float = typer.Option(
-        None, min=1e-6, max=1.0, help="fusion: peak learning rate (2e-3; comi 5e-4)."
+        None,
+        min=1e-6,
+        max=1.0,
+        help="fusion/comi/m-deblurgan: peak learning rate (2e-3; comi 5e-4; m-deblurgan 1e-3).",
     ),
     z_range: str = typer.Option(
         None, help="fusion: train a per-level specialist on defocus LO,HI um (default 0-40)."
+    ),
+    val_image: str = typer.Option(
+        None, help="fusion: the well held out of training (default a07), e.g. a03."
     ),
     max_um: float = typer.Option(
         None, min=2, max=200, help="delpnet: deepest level, levels 2 um apart (default 40)."
@@ -131,6 +141,9 @@ def train(
     if model == "comi":
         comi = {"width": width, "n_blocks": blocks, "sim_fraction": sim_fraction, "lr": lr}
         _train_comi(sharp, blurred, out, steps, minutes, seed, threads, paired_weight, comi)
+        return
+    if model == "m-deblurgan":
+        _train_mdeblurgan(data, out, steps, minutes, seed, threads, width, lr, json_)
         return
     if data is None or not data.is_dir():
         raise NotADirectoryError(f"--data must be a folder of in-focus images: {data}")
@@ -161,6 +174,7 @@ def train(
         ("--lr", "fusion", "lr", lr),
         ("--width", "fusion", "base_width", width),
         ("--z-range", "fusion", "z_range", None if z_range is None else _z_range(z_range)),
+        ("--val-image", "fusion", "val_image", val_image),
         ("--max-um", "delpnet", "levels_um", None if max_um is None else _levels(max_um)),
         ("--forward", "delpnet", "forward", forward),
         ("--no-bg", "delpnet", "background_class", False if no_bg else None),
@@ -188,7 +202,9 @@ def train(
         with bar("ablation") as (update,):
             metrics = run_ablation(data, out, progress=update, **kwargs)
     else:
-        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion, comi or ablation")
+        raise ValueError(
+            f"unknown model {model!r}; choose delpnet, fusion, comi, m-deblurgan or ablation"
+        )
     if json_:
         print_json(metrics)
     else:
@@ -224,20 +240,79 @@ def _train_comi(
     err.print(f"wrote {Path(out).with_suffix('.safetensors')} and its card")
 
 
+def _train_mdeblurgan(
+    data: Path | None,
+    out: Path,
+    steps: int | None,
+    minutes: float | None,
+    seed: int,
+    threads: int | None,
+    width: int | None,
+    lr: float | None,
+    json_: bool,
+) -> None:
+    """``train m-deblurgan``: binned defocused frames to sharp 2x frames (synthetic pairs)."""
+    from .training import train_mdeblurgan
+
+    if data is None or not data.is_dir():
+        raise NotADirectoryError(f"--data must be a folder of in-focus images: {data}")
+    kwargs: dict[str, object] = {"seed": seed, "progress": not json_}
+    given = {"steps": steps, "minutes": minutes, "threads": threads, "width": width, "lr": lr}
+    kwargs |= {k: v for k, v in given.items() if v is not None}
+    if steps is not None and minutes is None:
+        kwargs["minutes"] = None  # the steps alone: exactly reproducible
+    card = train_mdeblurgan(data, out, **kwargs)  # type: ignore[arg-type]
+    if json_:
+        print_json(card)
+    else:
+        err.print(f"wrote {Path(out).with_suffix('.safetensors')} and its card")
+
+
 def evaluate(
-    model: str = typer.Argument("all", help="delpnet, fusion, comi or all (delpnet and fusion)."),
+    model: str = typer.Argument(
+        "all",
+        help="delpnet, fusion, comi, m-deblurgan, wells (cross-validation) or all "
+        "(delpnet and fusion).",
+    ),
     figure: Path = typer.Option(Path("evaluation"), help="Folder for the figures."),
     seed: int = typer.Option(0, min=0, help="Seed of the synthetic test set."),
     weights: str = typer.Option(
-        "fusion", help="fusion or comi: weights to score (shipped name or .safetensors path)."
+        "fusion",
+        help="fusion, comi or m-deblurgan: weights to score (shipped name or .safetensors path).",
     ),
+    steps: int = typer.Option(
+        None, min=1, help="wells: training steps per fold (the shipped networks took 16000)."
+    ),
+    wells: str = typer.Option(None, help="wells: comma-separated wells to leave out (all)."),
+    peer: str = typer.Option(None, help="wells: also train and score this peer: care."),
+    peer_env: Path = typer.Option(
+        None, help="wells --peer care: CARE's environment (~/.cache/scope-deblur/peer-care)."
+    ),
+    work: Path = typer.Option(
+        None, help="wells: folder for the fold models, reused by a rerun (~/.cache/scope-deblur)."
+    ),
+    threads: int = typer.Option(None, min=1, help="wells: CPU threads (default torch's)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Evaluate the shipped models on held-out synthetic data and real BBBC006 images."""
-    if model not in ("delpnet", "fusion", "comi", "all"):
-        raise ValueError(f"unknown model {model!r}; choose delpnet, fusion, comi or all")
+    """Evaluate the networks on held-out synthetic data and real BBBC006 images.
+
+    ``wells`` cross-validates the fusion recipe by well instead.
+    """
+    if model not in ("delpnet", "fusion", "comi", "m-deblurgan", "wells", "all"):
+        raise ValueError(
+            f"unknown model {model!r}; choose delpnet, fusion, comi, m-deblurgan, wells or all"
+        )
+    given = {"--steps": steps, "--wells": wells, "--peer": peer, "--work": work}
+    if model != "wells" and any(v is not None for v in given.values()):
+        raise ValueError(f"{next(k for k, v in given.items() if v is not None)} applies to wells")
+    if model == "wells":
+        _evaluate_wells(figure, steps, wells, peer, peer_env, work, seed, threads, json_)
+        return
     results = {}
+    if model == "m-deblurgan":
+        sr = "m-deblurgan" if weights == "fusion" else weights
+        results = _evaluate_mdeblurgan(figure, seed, sr, device)
     if model == "comi":
         results = _evaluate_comi(figure, seed, "comi" if weights == "fusion" else weights, device)
     if model in ("delpnet", "all"):
@@ -279,6 +354,83 @@ def evaluate(
         err.print_json(data=results)
 
 
+def _evaluate_wells(
+    figure: Path,
+    steps: int | None,
+    wells: str | None,
+    peer: str | None,
+    peer_env: Path | None,
+    work: Path | None,
+    seed: int,
+    threads: int | None,
+    json_: bool,
+) -> None:
+    """``evaluate wells``: leave-one-well-out cross-validation, written to FIGURE."""
+    from .crossval import cross_validate, plot_cross_validation
+
+    if steps is None:
+        raise ValueError("wells needs --steps (per fold; the shipped networks took 16000)")
+    if peer not in (None, "care"):
+        raise ValueError(f"--peer must be care, got {peer!r}")
+    figure.mkdir(parents=True, exist_ok=True)
+    with bar("cross-validating") as (update,):
+        result = cross_validate(
+            steps,
+            wells=None if wells is None else _names(wells),
+            work=work or Path.home() / ".cache" / "scope-deblur" / "crossval",
+            peer=peer,
+            peer_env=peer_env,
+            seed=seed,
+            threads=threads,
+            progress=update,
+        )
+    result["figure"] = str(plot_cross_validation(result, figure / "evaluation_wells.png"))
+    (figure / "evaluation_wells.json").write_text(json.dumps(result, indent=2) + "\n")
+    if json_:
+        print_json(result)
+    else:
+        err.print_json(data=result["summary"])
+        err.print(f"wrote {figure / 'evaluation_wells.json'} and {result['figure']}")
+
+
+def _evaluate_mdeblurgan(figure: Path, seed: int, weights: str, device: str) -> dict:
+    """``evaluate m-deblurgan``: binned synthetic a07 per depth, real binned frames, latency."""
+    from ..weights import load_card
+    from .evaluation_mdeblurgan import (
+        evaluate_mdeblurgan_real,
+        evaluate_mdeblurgan_synthetic,
+        latency_mdeblurgan,
+        plot_mdeblurgan,
+    )
+
+    load_card(weights)  # a missing or unreadable model fails here, before any work
+    figure.mkdir(parents=True, exist_ok=True)
+    with bar("evaluating m-deblurgan") as (update,):
+        update(0, 4)
+        born_wolf = evaluate_mdeblurgan_synthetic(
+            seed=seed, weights=weights, device=device, keep=(10, 28)
+        )
+        frames = born_wolf.pop("frames")
+        update(1, 4)
+        family = evaluate_mdeblurgan_synthetic(
+            seed=seed, weights=weights, device=device, forward="family"
+        )
+        family.pop("frames")
+        update(2, 4)
+        real = evaluate_mdeblurgan_real(weights=weights, device=device)
+        update(3, 4)
+        latency = latency_mdeblurgan(weights=weights)
+        update(4, 4)
+    return {
+        "weights": weights,
+        "synthetic_born_wolf": born_wolf,
+        "synthetic_family": family,
+        "real": real,
+        "latency_256_to_512": latency,
+        "figure": str(plot_mdeblurgan(frames, figure / "mdeblurgan.png")),
+    }
+
+
 def _evaluate_comi(figure: Path, seed: int, weights: str, device: str) -> dict:
     """``evaluate comi``: synthetic tables beside RL and fusion, and the real frames."""
     from ..weights import load_card
@@ -315,7 +467,8 @@ def bench(
         None, help="With --soak: keep the run here, and write soak.json and soak.png beside it."
     ),
     method: str = typer.Option(
-        "fusion", help="The network to time: fusion, fusion-fast or comi (--soak: any method)."
+        "fusion",
+        help="The network to time: fusion, fusion-fast, comi or m-deblurgan (--soak: any method).",
     ),
     compile_: bool = typer.Option(
         False, "--compile", help="Compile the fusion network first (faster; 15-30 s once)."
@@ -344,9 +497,10 @@ def bench(
         return
     # Bad input fails here, before any progress bar.
     frame_sizes, rates = _sizes(sizes), _rates(fps)
-    if method not in (*FUSION_METHODS, "comi"):
+    if method not in (*FUSION_METHODS, "comi", "m-deblurgan"):
         raise ValueError(
-            f"--method must be one of {', '.join(FUSION_METHODS)}, comi, got {method!r}"
+            f"--method must be one of {', '.join(FUSION_METHODS)}, comi, m-deblurgan, "
+            f"got {method!r}"
         )
     with bar("benchmarking") as (update,):
         if live:

@@ -10,6 +10,11 @@ the queue is full the frame is skipped, and :meth:`LivePipeline.finish` restores
 every skipped frame from the saved raw data. A restorer that raises, or returns
 NaN, infinities or the wrong shape, never stops acquisition and never reaches the
 output as a result: the frame is stored unrestored and the error recorded.
+
+A restorer that super-resolves (:class:`~scope_deblur.protocols.Upscaling`, M-Deblurgan)
+gives frames with ``upscale`` times the pixels along each side: the restored output
+has that shape and a pixel size divided by ``upscale``; a frame stored unrestored is
+then each pixel repeated ``upscale``×``upscale`` times, its flux shared among them.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ..protocols import (
     PerChannel,
     Restorer,
     WarmsUp,
+    upscale_of,
 )
 from ._events import LiveEvents
 from ._raw import RawData, event_index, index_key
@@ -102,6 +108,9 @@ class LivePipeline:
         self.estimator, self.restorer, self.scorer = estimator, restorer, scorer
         self.events = events or LiveEvents()
         self.layout = layout
+        self.upscale = upscale_of(restorer)
+        """Restored pixels per raw pixel along each side."""
+        layout.upscale = self.upscale
         self.batch_size = batch_size
         self.records: list[FrameRecord] = []
         """One per acquired frame, in acquisition order; ``frame`` is its place in the
@@ -247,7 +256,7 @@ class LivePipeline:
         else:
             outputs = [restorer.restore(f, e) for f, e in zip(frames, estimates, strict=True)]
         for frame, out in zip(frames, outputs, strict=True):
-            _check_output(frame, out)
+            _check_output(frame, out, self.upscale)
         return estimates, outputs
 
     def _process(self, batch: list[tuple[int, np.ndarray, float, str]]) -> None:
@@ -275,7 +284,8 @@ class LivePipeline:
         # thread, and the catch-up's frames go through the same restoration.
         if self._writer is None:
             n = max(self._planned, max(self._by_frame) + 1)
-            shape = batch[0][1].shape[-2:]
+            h, w = batch[0][1].shape[-2:]
+            shape = (self.upscale * h, self.upscale * w)
             self._writer = RestoredWriter(self.layout.path, n, shape, resume=self._resume)
         frames = [frame for _, frame, _, _ in batch]
         self._busy = (time.monotonic(), [k for k, *_ in batch])
@@ -284,7 +294,7 @@ class LivePipeline:
             error = ""
         except Exception as e:  # the worker must survive anything a model does
             log.exception("restoration failed on frame(s) %s", [k for k, *_ in batch])
-            outputs = [np.asarray(f, dtype=np.float32) for f in frames]
+            outputs = [_unrestored(f, self.upscale) for f in frames]
             estimates = [DefocusEstimate(None, 0.0, 0.0)] * len(batch)
             error = f"{type(e).__name__}: {e}"
         self._busy = None
@@ -392,7 +402,8 @@ class LivePipeline:
         if self._writer is None:  # a resumed run whose frames were all restored already
             if raw is None:
                 raise ValueError(f"no restored frame was written to {self.layout.path}")
-            shape = raw.read(next(iter(self.indices.values()))).shape[-2:]
+            h, w = raw.read(next(iter(self.indices.values()))).shape[-2:]
+            shape = (self.upscale * h, self.upscale * w)
             self._writer = RestoredWriter(
                 self.layout.path, self._planned, shape, resume=self._resume
             )
@@ -421,10 +432,19 @@ class LivePipeline:
                 log.exception("scoring failed on frame %d", rec.frame)
 
 
-def _check_output(frame: np.ndarray, out: np.ndarray) -> None:
-    """Raise ValueError unless ``out`` is a finite restoration of ``frame``'s shape."""
+def _unrestored(frame: np.ndarray, upscale: int) -> np.ndarray:
+    """Return ``frame`` as float32 on the restored grid: each pixel repeated, flux kept."""
+    x = np.asarray(frame, dtype=np.float32)
+    if upscale == 1:
+        return x
+    return np.repeat(np.repeat(x, upscale, axis=-2), upscale, axis=-1) / upscale**2
+
+
+def _check_output(frame: np.ndarray, out: np.ndarray, upscale: int = 1) -> None:
+    """Raise ValueError unless ``out`` is a finite restoration of ``frame`` (× ``upscale``)."""
     out = np.asarray(out)
-    if out.shape != frame.shape[-2:]:
+    h, w = frame.shape[-2:]
+    if out.shape != (upscale * h, upscale * w):
         raise ValueError(f"restorer returned shape {out.shape} for a {frame.shape} frame")
     if not np.isfinite(out).all():
         raise ValueError(f"restorer returned {int((~np.isfinite(out)).sum())} NaN/inf pixels")

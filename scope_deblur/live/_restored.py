@@ -18,6 +18,10 @@ channels, z), pixel size and format, so a reader opens raw and restored alike:
   per plane). A frame never acquired is NaN.
 
 ``frames.csv`` carries the per-plane table for both formats.
+
+A restorer that super-resolves (``upscale`` s > 1, M-Deblurgan) makes planes of
+``(s·H, s·W)`` pixels, each ``s`` times smaller: the output says so (array shapes and
+chunks, the OME-Zarr scale, the OME-TIFF physical size), the rest as the raw data.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class RestoredLayout:
         as an array) the output is a flat stack in acquisition order.
     pixel_size_um : float, optional
         The camera's pixel size in the sample.
+    upscale : int
+        Restored pixels per raw pixel along each side (1; 2 for M-Deblurgan).
     """
 
     path: Path
@@ -71,6 +77,12 @@ class RestoredLayout:
     raw: Path
     sequence: MDASequence | None = None
     pixel_size_um: float | None = None
+    upscale: int = 1
+
+    @property
+    def restored_pixel_um(self) -> float | None:
+        """The restored output's pixel size in the sample."""
+        return None if self.pixel_size_um is None else self.pixel_size_um / self.upscale
 
 
 def write_restored(
@@ -116,6 +128,8 @@ def _zarr_like_raw(
         meta = json.loads(meta_file.read_text())
         if meta.get("node_type") == "array":
             meta.update(data_type="float32", fill_value="NaN")
+        if layout.upscale > 1:
+            _upscaled(meta, layout.upscale)
         if meta_file.parent == layout.raw:
             meta.setdefault("attributes", {})["scope_deblur"] = {"frames": _table(records)}
         dest = root / meta_file.relative_to(layout.raw)
@@ -129,6 +143,24 @@ def _zarr_like_raw(
             stores[p] = ts.open(spec, write=True).result()
         stores[p][coords].write(np.asarray(plane(k), np.float32)).result()  # one at a time
     return _publish(staging, layout)
+
+
+def _upscaled(meta: dict[str, Any], s: int) -> None:
+    """Make zarr metadata describe planes with ``s`` times the pixels, ``s`` times smaller."""
+    if meta.get("node_type") == "array":
+        meta["shape"][-2:] = [s * n for n in meta["shape"][-2:]]
+        grids = [meta.get("chunk_grid", {}).get("configuration", {})]
+        grids += [c.get("configuration", {}) for c in meta.get("codecs", [])]
+        for config in grids:  # the chunks, and a sharding codec's inner chunks
+            if "chunk_shape" in config:
+                config["chunk_shape"][-2:] = [s * n for n in config["chunk_shape"][-2:]]
+        return
+    ome = meta.get("attributes", {}).get("ome", {})
+    for scales in ome.get("multiscales", []):
+        for dataset in scales.get("datasets", []):
+            for t in dataset.get("coordinateTransformations", []):
+                if t.get("type") == "scale":
+                    t["scale"][-2:] = [v / s for v in t["scale"][-2:]]
 
 
 def _locations(
@@ -164,7 +196,7 @@ def _tiff_like_raw(
     raw, where = _locations(layout, records)
     staging = _staging(layout)
     nan = np.full(shape, np.nan, np.float32)
-    px = {"PhysicalSizeX": layout.pixel_size_um, "PhysicalSizeY": layout.pixel_size_um}
+    px = {"PhysicalSizeX": layout.restored_pixel_um, "PhysicalSizeY": layout.restored_pixel_um}
     channels = [c.config for c in layout.sequence.channels] if layout.sequence else []
     for p, (raw_file, axes, sizes) in enumerate(raw.files()):
         name = raw_file.name.replace("raw", "restored")

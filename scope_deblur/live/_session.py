@@ -208,7 +208,8 @@ class LiveSession:
         """Refuse a run the disk cannot hold; return the bytes one frame needs."""
         core = self.core
         raw = core.getImageWidth() * core.getImageHeight() * core.getBytesPerPixel()
-        per_frame = raw + (4 * raw // core.getBytesPerPixel() if self.pipeline else 0)
+        restored = 4 * raw // core.getBytesPerPixel()  # float32, upscale² times the pixels
+        per_frame = raw + (restored * self.pipeline.upscale**2 if self.pipeline else 0)
         free = shutil.disk_usage(self.folder.path).free
         need = self._planned * per_frame + _RESERVE
         if need > free:

@@ -3,6 +3,7 @@
 from .comi import ComiConfig, ComiDiscriminator, ComiGenerator
 from .delpnet import DelpNet, DelpNetConfig
 from .fusion_unet import FusionUNet, FusionUNetConfig
+from .m_deblurgan import MDeblurConfig, MDeblurGenerator
 
 __all__ = [
     "ComiConfig",
@@ -12,4 +13,6 @@ __all__ = [
     "DelpNetConfig",
     "FusionUNet",
     "FusionUNetConfig",
+    "MDeblurConfig",
+    "MDeblurGenerator",
 ]

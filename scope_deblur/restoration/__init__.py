@@ -1,4 +1,4 @@
-"""Restoration behind ``Restorer``: classical deconvolution, the fusion U-Net and COMI.
+"""Restoration behind ``Restorer``: classical deconvolution, the fusion U-Net, COMI, M-Deblurgan.
 
 Richardson–Lucy, AWDVD, and the fusion U-Net with what it is fed (``input_planes``,
 ``normalise``: one contract for training and inference).
@@ -12,11 +12,13 @@ from ._checked import restore_checked
 from ._comi import COMI_IN_FOCUS_UM, ComiRestorer
 from ._fusion import FusionRestorer
 from ._fusion_inputs import RL_TV_WEIGHT, WIENER_BALANCE, Z_STEP_UM, input_planes, normalise
+from ._mdeblurgan import MDEBLURGAN_IN_FOCUS_UM, MDeblurganRestorer, bicubic_up
 from ._rescaled import RescaledRestorer, needs_resampling
 from ._rl import RLRestorer, estimate_background, richardson_lucy
 
 __all__ = [
     "COMI_IN_FOCUS_UM",
+    "MDEBLURGAN_IN_FOCUS_UM",
     "RL_TV_WEIGHT",
     "WIENER_BALANCE",
     "Z_STEP_UM",
@@ -24,9 +26,11 @@ __all__ = [
     "ChannelRestorers",
     "ComiRestorer",
     "FusionRestorer",
+    "MDeblurganRestorer",
     "RLRestorer",
     "RescaledRestorer",
     "awdvd",
+    "bicubic_up",
     "estimate_background",
     "input_planes",
     "needs_resampling",

@@ -17,8 +17,6 @@ gates nothing.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ._fusion import FusionRestorer, _match_flux
@@ -58,27 +56,10 @@ class ComiRestorer(FusionRestorer):
         dtype: str = "auto",
         in_focus_um: float = COMI_IN_FOCUS_UM,
     ) -> None:
-        import torch
-
-        from .._device import resolve_device
         from ..nets import ComiGenerator
-        from ..weights import build_model, load_card, load_state_dict
 
-        self.name = Path(weights).stem
-        self.device = torch.device(resolve_device(device))
-        self.card = load_card(weights)
-        self.sha256 = self.card.sha256
-        net = build_model(self.card)
-        if not isinstance(net, ComiGenerator):
-            raise ValueError(f"{weights!r} is a {self.card.architecture}, not a COMI generator")
-        load_state_dict(weights, net)
+        self._load(weights, ComiGenerator, "a COMI generator", device, dtype, tile, overlap)
         self.profile = None
-        self.dtype = self._pick_dtype(dtype)
-        self.net = net.eval().to(self.device, self.dtype).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._compiled = None
-        m = net.multiple
-        self.tile = max(m, -(-int(tile) // m) * m)
-        self.overlap = min(-(-int(overlap) // m) * m, self.tile // 2)
         self.in_focus_um = float(in_focus_um)
         self.error_floor = 0.0
 

@@ -114,6 +114,9 @@ class FusionRestorer:
         no profile.
     """
 
+    _compiled: Any
+    """The compiled network (``compile=True``), or None: the eager one runs."""
+
     def __init__(
         self,
         weights: str = "fusion",
@@ -128,17 +131,9 @@ class FusionRestorer:
     ) -> None:
         import torch
 
-        from .._device import resolve_device
         from ..nets import FusionUNet
-        from ..weights import build_model, load_card, load_state_dict
 
-        self.name = Path(weights).stem
-        self.device = torch.device(resolve_device(device))
-        self.card = load_card(weights)
-        self.sha256 = self.card.sha256  # recorded with every frame
-        net = build_model(self.card)
-        if not isinstance(net, FusionUNet):
-            raise ValueError(f"{weights!r} is a {self.card.architecture}, not a fusion U-Net")
+        net = self._load(weights, FusionUNet, "a fusion U-Net", device, dtype, tile, overlap)
         config = net.config
         if profile is not None and not config.rl_plane:
             raise ValueError(
@@ -150,21 +145,50 @@ class FusionRestorer:
 
             profile = NOMINAL
         self.profile = profile
-        load_state_dict(weights, net)
-        self.dtype = self._pick_dtype(dtype)
-        # Weights cast once to the inference dtype: cheaper than autocast, which
-        # re-casts them on every call.
-        self.net = net.eval().to(self.device, self.dtype).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._compiled = (
-            torch.compile(self.net, dynamic=False, options={"freezing": True}) if compile else None
-        )
-        m = net.multiple
-        self.tile = max(m, -(-int(tile) // m) * m)
-        self.overlap = min(-(-int(overlap) // m) * m, self.tile // 2)
+        if compile:
+            self._compiled = torch.compile(self.net, dynamic=False, options={"freezing": True})
         if in_focus_um is None:
             in_focus_um = 0.0 if config.needs_defocus else BLIND_IN_FOCUS_UM
         self.in_focus_um = float(in_focus_um)
         self.error_floor = float((self.card.model_extra or {}).get("error_floor") or 0.0)
+
+    def _load(
+        self,
+        weights: str,
+        kind: type[Any],
+        what: str,
+        device: str,
+        dtype: str,
+        tile: int,
+        overlap: int,
+    ) -> Any:
+        """Load ``weights`` (a ``kind`` network, "``what``" in errors) for inference.
+
+        Sets the name, device, card and hash, the inference dtype (weights cast once:
+        cheaper than autocast, which re-casts them on every call), the eager network
+        in channels-last layout, and the tiling rounded to the network's multiple.
+        Returns the network.
+        """
+        import torch
+
+        from .._device import resolve_device
+        from ..weights import build_model, load_card, load_state_dict
+
+        self.name = Path(weights).stem
+        self.device = torch.device(resolve_device(device))
+        self.card = load_card(weights)
+        self.sha256 = self.card.sha256  # recorded with every frame
+        net = build_model(self.card)
+        if not isinstance(net, kind):
+            raise ValueError(f"{weights!r} is a {self.card.architecture}, not {what}")
+        load_state_dict(weights, net)
+        self.dtype = self._pick_dtype(dtype)
+        self.net = net.eval().to(self.device, self.dtype).to(memory_format=torch.channels_last)
+        self._compiled = None
+        m = net.multiple
+        self.tile = max(m, -(-int(tile) // m) * m)
+        self.overlap = min(-(-int(overlap) // m) * m, self.tile // 2)
+        return net
 
     def _pick_dtype(self, dtype: str) -> Any:
         import torch

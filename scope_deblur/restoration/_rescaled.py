@@ -6,6 +6,11 @@ otherwise is resampled to it, restored, and the change the restorer made is resa
 back onto the frame and added to it, so that a frame finer than the restorer's pixels
 keeps its own fine detail and only gains the correction (same shape, dtype float32 and
 intensity units as the input, as every restorer returns).
+
+A restorer that super-resolves (:class:`~scope_deblur.protocols.Upscaling`, ``s``
+output pixels per input pixel and side) gives the frame ``(s·H, s·W)`` pixels of a
+size divided by ``s``: its output is resampled onto that grid and shifted by a
+constant to the frame's total flux.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from ..budget import check_memory, restore_bytes
 from ..io import check_frame
-from ..protocols import HashedWeights, WarmsUp
+from ..protocols import HashedWeights, Upscaling, WarmsUp, upscale_of
 
 if TYPE_CHECKING:
     from ..protocols import DefocusEstimate, Restorer
@@ -46,6 +51,8 @@ class RescaledRestorer:
         self.pixel_um, self.working_um = pixel_um, working_um
         self.scale = pixel_um / working_um
         self.sha256 = inner.sha256 if isinstance(inner, HashedWeights) else ""
+        if isinstance(inner, Upscaling):
+            self.upscale = inner.upscale
 
     def working_shape(self, shape: tuple[int, ...]) -> tuple[int, int]:
         """Return the shape the restorer sees of a frame of ``shape``."""
@@ -54,7 +61,9 @@ class RescaledRestorer:
     def check_memory(self, shape: tuple[int, ...], name: str) -> None:
         """Raise ``ValueError`` if restoring a ``shape`` frame needs more than the budget."""
         h, w = self.working_shape(shape)
-        need = restore_bytes((h, w)) + _RESAMPLE_BYTES_PER_PIXEL * (h * w + shape[-2] * shape[-1])
+        s = upscale_of(self.inner)  # a super-resolved output, and its copy, are s² larger
+        resampled = (h * w + shape[-2] * shape[-1]) * s * s
+        need = restore_bytes((s * h, s * w)) + _RESAMPLE_BYTES_PER_PIXEL * resampled
         check_memory(
             need,
             f"{name}: restoring a {shape[-2]}×{shape[-1]} plane of {self.pixel_um:g} µm pixels "
@@ -79,6 +88,12 @@ class RescaledRestorer:
         if dmap is not None:
             dmap = resize(dmap, seen, order=0, preserve_range=True, anti_aliasing=False)
         restored = self.inner.restore(xs, replace(estimate, defocus_map=dmap))
+        s = upscale_of(self.inner)
+        if s > 1:  # a super-resolved output: onto the frame's grid, s times finer
+            fine = (s * x.shape[0], s * x.shape[1])
+            up = resize(restored, fine, order=1, preserve_range=True, anti_aliasing=self.scale > 1)
+            shift = float(x.sum(dtype=np.float64) - up.sum(dtype=np.float64)) / up.size
+            return (up + shift).astype(np.float32)
         change = np.asarray(restored, np.float32) - xs
         back = resize(change, x.shape, order=1, preserve_range=True, anti_aliasing=self.scale > 1)
         return x + back.astype(np.float32)

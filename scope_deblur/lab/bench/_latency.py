@@ -114,7 +114,8 @@ def bench_latency(
 ) -> dict[str, Any]:
     """Measure every stage per frame size; see ``scope-deblur bench``.
 
-    ``method`` names the network to time (``fusion``, ``fusion-fast`` or ``comi``).
+    ``method`` names the network to time (``fusion``, ``fusion-fast``, ``comi`` or
+    ``m-deblurgan``, whose sizes are those of its binned input; its output has 2× the sides).
 
     A size is a side (square frames) or an ``(height, width)`` pair; scikit-image
     runs only on frames of at most ``skimage_max_size``² pixels. With ``compile``
@@ -126,14 +127,23 @@ def bench_latency(
 
     from ..._device import describe_device, resolve_device
     from ...estimation import DelpNetEstimator
-    from ...restoration import AWDVDRestorer, ComiRestorer, FusionRestorer, RLRestorer
+    from ...restoration import (
+        AWDVDRestorer,
+        ComiRestorer,
+        FusionRestorer,
+        MDeblurganRestorer,
+        RLRestorer,
+    )
 
-    if method == "comi" and compile:
-        raise ValueError("--compile applies to the fusion networks, not comi")
+    if method in ("comi", "m-deblurgan") and compile:
+        raise ValueError(f"--compile applies to the fusion networks, not {method}")
     dev = resolve_device(device)
     sync = torch.cuda.synchronize if dev == "cuda" else None
     estimator = DelpNetEstimator(device=dev)
-    fusion = ComiRestorer(device=dev) if method == "comi" else FusionRestorer(method, device=dev)
+    networks = {"comi": ComiRestorer, "m-deblurgan": MDeblurganRestorer}
+    fusion = (
+        networks[method](device=dev) if method in networks else FusionRestorer(method, device=dev)
+    )
     compiled = FusionRestorer(method, device=dev, compile=True) if compile else fusion
     awdvd = AWDVDRestorer(device=dev)
     rl = RLRestorer(device=dev, iterations=rl_iterations)

@@ -12,13 +12,16 @@ from ._data import (
     well_of,
 )
 from ._fusion import add_error_floor, measure_error_floor, sample_pairs, train_fusion
+from ._mdeblurgan import BINNING, bin_sum, train_mdeblurgan
 
 __all__ = [
+    "BINNING",
     "DEFAULT_IN_FOCUS_DIR",
     "DEFAULT_VAL_IMAGE",
     "REAL_Z00_DIR",
     "SHARED_DATA_DIR",
     "add_error_floor",
+    "bin_sum",
     "in_focus_paths",
     "load_in_focus",
     "measure_error_floor",
@@ -26,5 +29,6 @@ __all__ = [
     "sample_pairs",
     "split_by_image",
     "train_fusion",
+    "train_mdeblurgan",
     "well_of",
 ]
