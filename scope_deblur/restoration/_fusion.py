@@ -235,9 +235,13 @@ class FusionRestorer:
         d = float(np.mean(np.square((restored - frame) / scale), dtype=np.float64))
         return float(np.clip(1.0 - self.error_floor / d, 0.0, 1.0)) if d > 0 else 0.0
 
+    def _unrestored(self, x: np.ndarray) -> np.ndarray:
+        """Return the frame on the output grid, as the gates pass or blend it: itself."""
+        return x
+
     def _blend(self, x: np.ndarray, y: np.ndarray, scale: float, strength: float) -> np.ndarray:
         a = strength * self.fidelity(x, y, scale)
-        return y if a == 1.0 else (a * y + (1 - a) * x).astype(np.float32)
+        return y if a == 1.0 else (a * y + (1 - a) * self._unrestored(x)).astype(np.float32)
 
     # ------------------------------------------------------------------ inference
 
@@ -329,7 +333,10 @@ class FusionRestorer:
         return _match_flux(x, y), s
 
     def restore(self, frame: np.ndarray, estimate: DefocusEstimate | None) -> np.ndarray:
-        """Return the restored frame: float32, same shape and intensity units.
+        """Return the restored frame: float32, same intensity units and flux.
+
+        It lies on the output grid: the input's, or ``upscale`` times finer for a
+        super-resolving network.
 
         Raises
         ------
@@ -339,7 +346,7 @@ class FusionRestorer:
         x = check_frame(frame)
         a = self.strength(estimate)
         if a == 0.0:
-            return x.copy()
+            return self._unrestored(x).copy()
         y, scale = self._restore_scaled(x, estimate.defocus_um if estimate else None)
         return self._blend(x, y, scale, a)
 

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..io import check_frame
 from ..patches import patch_starts
 from ._fusion import FusionRestorer, _match_flux, _window
 from ._fusion_inputs import normalise
@@ -130,20 +129,9 @@ class MDeblurganRestorer(FusionRestorer):
         """Return the blend weight of the network output, in [0, 1] (1 without gates)."""
         return 1.0 if self.in_focus_um < 0 else super().strength(estimate)
 
-    def restore(self, frame: np.ndarray, estimate: DefocusEstimate | None) -> np.ndarray:
-        """Return the restored frame: float32, ``upscale`` times the pixels per side, same flux.
-
-        Raises
-        ------
-        ValueError
-            If the frame is empty, not 2-D, or holds NaN/inf values.
-        """
-        x = check_frame(frame)
-        a = self.strength(estimate)
-        if a == 0.0:
-            return bicubic_up(x, self.upscale)
-        y = self._restore_scaled(x, None)[0]
-        return y if a == 1.0 else (a * y + (1 - a) * bicubic_up(x, self.upscale)).astype(np.float32)
+    def _unrestored(self, x: np.ndarray) -> np.ndarray:
+        """Return the frame on the output grid: bicubic, ``upscale`` times finer, same flux."""
+        return bicubic_up(x, self.upscale)
 
     def restore_batch(
         self, frames: Sequence[np.ndarray], estimates: Sequence[DefocusEstimate | None]
