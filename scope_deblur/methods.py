@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .optics import OpticsProfile
-    from .restoration import FusionRestorer
 
 __all__ = [
     "FUSION_METHODS",
@@ -111,7 +110,7 @@ def build_restorer(
         )
         if not gates:
             sr.in_focus_um = -1.0
-        return _at_frame_pixel(sr, frame_um)
+        return _at_frame_pixel(sr, frame_um, sr.card.optics.pixel_um)
     if profile is not None and profile.channels:  # one restorer per channel's entry
         return restoration.ChannelRestorers(
             lambda entry: build_restorer(
@@ -142,12 +141,12 @@ def build_restorer(
         )
         if not gates:
             restorer.in_focus_um, restorer.error_floor = -1.0, 0.0
-        return _at_frame_pixel(restorer, frame_um)
+        return _at_frame_pixel(restorer, frame_um, trained_um)
     if method == "comi":  # blind and optics-free: a profile gives only the pixel size
         comi = restoration.ComiRestorer(str(weights or "comi"), device=dev)
         if not gates:
             comi.in_focus_um = -1.0
-        return _at_frame_pixel(comi, frame_um)
+        return _at_frame_pixel(comi, frame_um, comi.card.optics.pixel_um)
     psf = _at_pixel(profile or NOMINAL, frame_um)
     if method == "awdvd":
         return restoration.AWDVDRestorer(device=dev, profile=psf)
@@ -166,15 +165,14 @@ def method_upscale(method: str) -> int:
     return int(load_card(MDEBLURGAN).config.get("upscale", 2))
 
 
-def _at_frame_pixel(network: FusionRestorer, frame_um: float | None) -> Restorer:
-    """Return ``network`` ready for frames of ``frame_um`` pixels.
+def _at_frame_pixel(network: Restorer, frame_um: float | None, trained_um: float) -> Restorer:
+    """Return ``network`` (trained at ``trained_um``) ready for frames of ``frame_um`` pixels.
 
     That is the network itself when it was trained at that size (or the size is
     unknown), else the network wrapped to resample each frame to its trained size.
     """
     from . import restoration
 
-    trained_um = network.card.optics.pixel_um
     if frame_um is None or not restoration.needs_resampling(frame_um, trained_um):
         return network
     return restoration.RescaledRestorer(network, pixel_um=frame_um, working_um=trained_um)
