@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 import pytest
-from scope_deblur.lab.bench import bench_latency, bench_live, bench_soak
+from scope_deblur.lab.bench import bench_latency, bench_live, bench_soak, bench_writers
 
 KEYS = {
     "size",
@@ -90,3 +90,20 @@ def test_process_sample_sees_an_allocation():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(out.stdout) > 50
+
+
+def test_bench_writers_times_each_backend_in_its_own_process():
+    result = bench_writers(20, 32)
+    assert set(result["rows"]) == {"tensorstore", "zarr-python"}
+    for row in result["rows"].values():
+        assert row["ms_per_frame"] > 0
+        assert row["rss_mb_at_the_end"] > 0 and row["rss_mb_after_a_tenth"] > 0
+
+
+def test_the_raw_data_is_written_by_zarr_python(tmp_path):
+    from scope_deblur.live import RunFolder
+
+    settings = RunFolder(tmp_path, "ome-zarr").raw_output
+    assert settings.format.name == "ome-zarr" and settings.format.backend == "zarr-python"
+    assert settings.root_path == str(tmp_path / "raw.ome.zarr")
+    assert RunFolder(tmp_path, "ome-tiff").raw_output.format.name == "ome-tiff"

@@ -33,10 +33,13 @@ def _restored(summary, session):
 def test_every_raw_frame_saved_and_restored(demo_core, oracle, tmp_path, fmt):
     seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3}, z_plan={"range": 4, "step": 2})
     session = _session(demo_core, oracle, ScaleRestorer(), tmp_path, fmt)
+    written = []
+    session.events.outputProgress.connect(lambda i, total: written.append((i, total)))
     summary = session.run(seq)
     assert summary["state"] == "complete"
     assert summary["frames_acquired"] == summary["frames_saved_raw"] == 9
     assert summary["frames_restored"] == 9
+    assert written == [(i, 9) for i in range(1, 10)]  # the restored output, plane by plane
     if fmt == "ome-tiff":
         with tifffile.TiffFile(tmp_path / "raw.ome.tif") as tf:
             assert tf.is_ome and tf.series[0].axes == "TZYX"

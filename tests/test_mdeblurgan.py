@@ -220,3 +220,14 @@ def test_live_ome_tiff_of_a_2x_restorer(tiny: str, tmp_path) -> None:
         assert tif.series[0].shape == (2, 512, 512)
         assert 'PhysicalSizeX="0.645"' in tif.ome_metadata
     assert tifffile.imread(summary["outputs"]["raw"]).shape[-2:] == (256, 256)
+
+
+def test_the_evaluation_frames_of_a_binned_and_an_unbinned_camera() -> None:
+    from scope_deblur.lab.evaluation_mdeblurgan import binned_frame
+
+    sharp = _cells(64, 80, seed=1).astype(np.float32)
+    binned = binned_frame(sharp, 10.0, np.random.default_rng(0))
+    full = binned_frame(sharp, 10.0, np.random.default_rng(0), binned=False)
+    assert binned.shape == (32, 40) and full.shape == (64, 80)
+    # the same field and photons: a binned pixel holds the four it covers (within noise)
+    assert float(binned.sum()) == pytest.approx(float(full.sum()), rel=0.02)

@@ -69,3 +69,24 @@ def test_the_factory_resamples_networks_and_samples_psfs_at_the_frame_pixel():
     assert isinstance(per_channel, ChannelRestorers)
     assert per_channel.for_channel("GFP").profile.optics.wavelength_um == 0.52
     assert per_channel.for_channel("DAPI").profile.optics.wavelength_um == 0.451
+
+
+def test_estimate_reads_the_pixel_size_each_file_states(capsys, tmp_path):
+    import json
+
+    from scope_deblur.io import write_stack
+
+    from .test_cli_safety import run
+    from .test_fusion_restorer import _cells
+
+    binned = _cells(128, 160, seed=3).reshape(64, 2, 80, 2).sum(axis=(1, 3)).astype(np.uint16)
+    write_stack(tmp_path / "stated.tif", [binned], binned.shape, "YX", pixel_size_um=1.29)
+    write_stack(tmp_path / "plain.tif", [binned], binned.shape, "YX")
+    found = {}
+    for name, extra in (("stated", []), ("plain", ["--pixel-size", "1.29"]), ("none", [])):
+        path = tmp_path / f"{'stated' if name == 'stated' else 'plain'}.tif"
+        rc, out, err = run(capsys, "estimate", path, "--json", "--device", "cpu", *extra)
+        assert rc == 0, err
+        found[name] = json.loads(out)[0]["defocus_um"]
+    assert found["stated"] == found["plain"]  # the file's statement acts as --pixel-size
+    assert found["none"] != found["plain"]  # and the pixel size matters to the estimate

@@ -69,7 +69,10 @@ def _label(result: dict) -> str:
 
 
 _PIXEL_SIZE = typer.Option(
-    None, min=0, help="Pixel size of the images in the sample (µm; default: the profile's)."
+    None,
+    min=0,
+    help="Pixel size of the images in the sample (µm; default: what each file states, "
+    "else the profile's).",
 )
 
 
@@ -97,10 +100,9 @@ def estimate(
 
     optics_profile = load_profile_option(profile)
     shapes = _check_inputs(paths)
-    pixel_um = pixel_size
-    if pixel_um is None and optics_profile is not None:
-        pixel_um = optics_profile.optics.pixel_um
-    for p, shape in zip(paths, shapes, strict=True):
+    pixel_ums = _pixel_sizes(paths, pixel_size)  # the option's, else each file's own
+    for p, shape, px in zip(paths, shapes, pixel_ums, strict=True):
+        pixel_um = _frame_pixel(px, optics_profile)
         check_estimate_memory(shape, pixel_um, str(p))
     counts = [math.prod(s[:-2]) for s in shapes]
     maps: Iterator[Path] = iter(())
@@ -112,10 +114,13 @@ def estimate(
         ]
         maps = iter(output_paths(map_dir, names, paths, overwrite=overwrite, option="--map-dir"))
         check_folder(map_dir, "--map-dir")
-    estimator = build_estimator(device, pixel_um=pixel_size, profile=optics_profile)
+    estimators = {
+        px: build_estimator(device, pixel_um=px, profile=optics_profile) for px in set(pixel_ums)
+    }
     results: list[dict] = []
     with bar("estimating") as (update,):
-        for p in paths:
+        for p, px in zip(paths, pixel_ums, strict=True):
+            estimator = estimators[px]
             with ImageStack(p) as stack:
                 for k, plane in enumerate(stack):
                     est = estimator.estimate(plane)
@@ -220,7 +225,7 @@ def restore(
             "same-size images only: restore without them"
         )
     for p, shape, px in zip(paths, shapes, pixel_ums, strict=True):
-        pixel_um = px or (optics_profile.optics.pixel_um if optics_profile is not None else None)
+        pixel_um = _frame_pixel(px, optics_profile)
         check_estimate_memory(shape, pixel_um, str(p))
         out_shape = (s * shape[-2], s * shape[-1])
         check_memory(restore_bytes(out_shape), f"{p}: restoring a {shape[-2]}×{shape[-1]} plane")
@@ -260,7 +265,7 @@ def restore(
             restorer, estimator = built[px]
             assert estimator is not None
             common = {"output": str(target), "method": restorer.name}
-            frame_um = px or (optics_profile.optics.pixel_um if optics_profile else None)
+            frame_um = _frame_pixel(px, optics_profile)
             with ImageStack(p) as stack:
                 planes = _restored(
                     stack, common, restorer, estimator, results, lambda: update(len(results), total)
@@ -280,6 +285,13 @@ def restore(
             if r.get("plane", 0) == 0:
                 err.print(f"{r['path']} → {r['output']}")
     _report_failures(results, restorer.name)
+
+
+def _frame_pixel(pixel_um: float | None, profile: OpticsProfile | None) -> float | None:
+    """Return a file's pixel size: the one given or stated, else the profile's, else None."""
+    if pixel_um is not None:
+        return pixel_um
+    return profile.optics.pixel_um if profile is not None else None
 
 
 def _pixel_sizes(paths: list[Path], pixel_size: float | None) -> list[float | None]:

@@ -33,9 +33,10 @@ def resume(
     pixel_um = None if profile else manifest.get("pixel_size_um")  # as the run read frames
     restorer = build_restorer(method, dev, profile=profile, pixel_um=pixel_um)
     estimator = build_estimator(dev, pixel_um=pixel_um, profile=profile)
-    with bar("resuming") as (update,):
+    with bar("catching up", "writing restored") as (on_catchup, on_out):
         events = LiveEvents()
-        events.catchUpProgress.connect(update)
+        events.catchUpProgress.connect(on_catchup)
+        events.outputProgress.connect(on_out)
         summary = resume_run(
             run_dir, estimator=estimator, restorer=restorer, device=dev, events=events
         )

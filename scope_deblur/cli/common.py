@@ -147,12 +147,13 @@ def catch_up_hint(method: str, device: str, restored: int, live: int) -> None:
 
 @contextmanager
 def session_progress() -> Iterator[Callable[[LiveEvents], None]]:
-    """Yield a function that connects a session's events to two progress bars."""
-    with bar("acquiring", "catching up") as (on_frame, on_catchup):
+    """Yield a function that connects a session's events to three progress bars."""
+    with bar("acquiring", "catching up", "writing restored") as (on_frame, on_catchup, on_out):
 
         def connect(events: LiveEvents) -> None:
             events.frameAcquired.connect(on_frame)
             events.catchUpProgress.connect(on_catchup)
+            events.outputProgress.connect(on_out)
 
         yield connect
 

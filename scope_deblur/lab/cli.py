@@ -466,6 +466,12 @@ def bench(
     soak_out: Path = typer.Option(
         None, help="With --soak: keep the run here, and write soak.json and soak.png beside it."
     ),
+    writers: int = typer.Option(
+        None,
+        min=20,
+        help="Write this many frames (the first --sizes side) through each OME-Zarr backend "
+        "of ome-writers; time and memory.",
+    ),
     method: str = typer.Option(
         "fusion",
         help="The network to time: fusion, fusion-fast, comi or m-deblurgan (--soak: any method).",
@@ -475,9 +481,23 @@ def bench(
     ),
     json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Time estimation and restoration per frame size, live throughput (--live), or a soak."""
+    """Time restoration per frame size; or live throughput, a soak, or the raw writers."""
     from ..methods import FUSION_METHODS, METHODS
-    from .bench import bench_latency, bench_live, bench_soak
+    from .bench import bench_latency, bench_live, bench_soak, bench_writers
+
+    if writers is not None:
+        side = _sizes(sizes)[0]
+        if not isinstance(side, int):
+            raise ValueError(f"--sizes: --writers takes a square frame's side, got {sizes!r}")
+        with bar("writing") as (update,):
+            update(0, 1)
+            result = bench_writers(writers, side)
+            update(1, 1)
+        if json_:
+            print_json(result)
+        else:
+            err.print_json(data=result)
+        return
 
     if soak is not None:
         if method not in METHODS:

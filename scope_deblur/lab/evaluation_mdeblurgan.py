@@ -9,7 +9,10 @@
   shipped fusion U-Net on the binned frame, resampled to its pixel size as
   ``restore --pixel-size 1.29`` does, then up-sampled), the same without fusion's
   do-no-harm gates, ``m-deblurgan`` and the same without its gates (``_raw``).
-  Restorers get the true defocus.
+  Restorers get the true defocus. One reference row is not a 2× method:
+  ``fusion@full-res`` is the shipped fusion on the same field taken by an unbinned
+  camera (same photons per full-resolution pixel, read noise 2 per pixel), restored at
+  its own pixel size: how well this network deblurs when no resolution is missing.
 - :func:`evaluate_mdeblurgan_real`: real frames binned 2×2 and restored: the real z00
   frames (about 32 µm), by blind nucleus statistics against the real in-focus frames,
   and the real in-focus frames themselves, by PSNR against their own full-resolution
@@ -51,7 +54,14 @@ __all__ = [
 
 BINNED_UM = 1.29
 """Pixel size of a 2×2-binned BBBC006 frame (µm)."""
-METHODS = ("bicubic", "fusion+bicubic", "fusion_raw+bicubic", "m-deblurgan", "m-deblurgan_raw")
+METHODS = (
+    "bicubic",
+    "fusion+bicubic",
+    "fusion_raw+bicubic",
+    "m-deblurgan",
+    "m-deblurgan_raw",
+    "fusion@full-res",
+)
 
 
 def binned_frame(
@@ -62,21 +72,23 @@ def binned_frame(
     photons: float = 1000.0,
     read_noise: float = 2.0,
     psf: np.ndarray | None = None,
+    binned: bool = True,
 ) -> np.ndarray:
     """Return ``sharp`` defocused by ``z_um`` at full resolution, binned 2×2, with camera noise.
 
     ``photons`` is the count at the sharp image's 99.9th percentile per full-resolution
     pixel; a binned pixel collects the charge of four (one shot-noise draw of the sum)
     and is read once (``read_noise`` photons). Intensities stay in the input's units.
+    ``binned=False`` gives the unbinned camera's frame of the same field.
     """
     import torch
 
     from ..optics import defocus
 
     blurred = defocus(torch.from_numpy(sharp), float(z_um), photons=None, psf=psf).numpy()
-    binned = bin_sum(blurred).astype(np.float64)
+    field = (bin_sum(blurred) if binned else blurred).astype(np.float64)
     gain = photons / float(np.percentile(sharp, 99.9))
-    counts = rng.poisson(np.clip(binned, 0, None) * gain) + rng.normal(0, read_noise, binned.shape)
+    counts = rng.poisson(np.clip(field, 0, None) * gain) + rng.normal(0, read_noise, field.shape)
     return (counts / gain).astype(np.float32)
 
 
@@ -84,6 +96,7 @@ def _restorers(device: str, weights: str) -> dict[str, Any]:
     return {
         "fusion": build_restorer("fusion", device, pixel_um=BINNED_UM),
         "fusion_raw": build_restorer("fusion", device, pixel_um=BINNED_UM, gates=False),
+        "fusion@full-res": build_restorer("fusion", device),
         **{
             name: build_restorer(
                 "m-deblurgan",
@@ -97,15 +110,24 @@ def _restorers(device: str, weights: str) -> dict[str, Any]:
     }
 
 
-def _outputs(x: np.ndarray, est: DefocusEstimate, restorers: dict[str, Any]) -> dict[str, Any]:
-    """Return every method's 2× output of the binned frame ``x``."""
-    return {
+def _outputs(
+    x: np.ndarray, est: DefocusEstimate, restorers: dict[str, Any], full: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Return every method's 2× output of the binned frame ``x``.
+
+    With ``full``, the unbinned camera's frame of the same field, also fusion's output of
+    it (the ``fusion@full-res`` reference).
+    """
+    outs = {
         "bicubic": bicubic_up(x, BINNING),
         "fusion+bicubic": bicubic_up(restorers["fusion"].restore(x, est), BINNING),
         "fusion_raw+bicubic": bicubic_up(restorers["fusion_raw"].restore(x, est), BINNING),
         "m-deblurgan": restorers["m-deblurgan"].restore(x, est),
         "m-deblurgan_raw": restorers["m-deblurgan_raw"].restore(x, est),
     }
+    if full is not None:
+        outs["fusion@full-res"] = restorers["fusion@full-res"].restore(full, est)
+    return outs
 
 
 def evaluate_mdeblurgan_synthetic(
@@ -130,7 +152,8 @@ def evaluate_mdeblurgan_synthetic(
     dict
         ``{"depths", "seed", "forward", "members", "shape", "truth_shape", "rows":
         {method: {"psnr", "ssim", "gain_db", "gain_ssim"}}, "m-deblurgan_over_fusion_db",
-        "frames"}``; gains are over ``bicubic``.
+        "full_res_over_fusion_db", "frames"}``; gains are over ``bicubic``; the two
+        ``_over_fusion_db`` lists are over the better of the two ``fusion`` rows.
     """
     from ..metrics import psnr, ssim
     from ..optics import pupil_psf
@@ -143,6 +166,7 @@ def evaluate_mdeblurgan_synthetic(
     h, w = (s - s % BINNING for s in sharp.shape)
     sharp = np.ascontiguousarray(sharp[:h, :w])
     rng = np.random.default_rng(seed)
+    rng_full = np.random.default_rng(seed + 1)  # the binned frames stay as without the reference
     restorers = _restorers(device, weights)
     rows: dict[str, dict[str, list[float]]] = {m: {"psnr": [], "ssim": []} for m in METHODS}
     frames: dict[str, Any] = {}
@@ -151,7 +175,8 @@ def evaluate_mdeblurgan_synthetic(
         for k in range(n):
             psf = pupil_psf(float(z), sample_params(float(z), rng)) if n > 1 else None
             x = binned_frame(sharp, float(z), rng, psf=psf)
-            outs = _outputs(x, DefocusEstimate(float(z), 1.0), restorers)
+            full = binned_frame(sharp, float(z), rng_full, psf=psf, binned=False)
+            outs = _outputs(x, DefocusEstimate(float(z), 1.0), restorers, full)
             for m, out in outs.items():
                 scores[m].append((psnr(sharp, out), ssim(sharp, out)))
             if z in keep and k == 0:
@@ -177,6 +202,10 @@ def evaluate_mdeblurgan_synthetic(
         "rows": rows,
         "m-deblurgan_over_fusion_db": [
             round(a - b, 3) for a, b in zip(rows["m-deblurgan"]["psnr"], best_fusion, strict=True)
+        ],
+        "full_res_over_fusion_db": [
+            round(a - b, 3)
+            for a, b in zip(rows["fusion@full-res"]["psnr"], best_fusion, strict=True)
         ],
         "frames": frames,
     }

@@ -10,9 +10,9 @@ __all__ = ["LiveEvents"]
 class LiveEvents(SignalGroup):
     """What a live session tells its listeners (CLI progress bars, the GUI).
 
-    ``frameRestored`` and ``catchUpProgress`` are emitted on the restoration worker
-    thread, ``frameAcquired`` and ``frameSkipped`` on the acquisition thread:
-    connect slots that return at once (a GUI hands the data to its own thread).
+    ``frameRestored``, ``catchUpProgress`` and ``outputProgress`` are emitted on the
+    restoration worker thread, ``frameAcquired`` and ``frameSkipped`` on the acquisition
+    thread: connect slots that return at once (a GUI hands the data to its own thread).
     """
 
     frameAcquired = Signal(int, int)
@@ -23,5 +23,7 @@ class LiveEvents(SignalGroup):
     """(FrameRecord, restored frame) once written, live or in the catch-up."""
     catchUpProgress = Signal(int, int)
     """(frames caught up, frames to catch up)."""
+    outputProgress = Signal(int, int)
+    """(planes written to the restored output, planes in it), once every frame is restored."""
     finished = Signal(object)
     """The run's summary dict."""

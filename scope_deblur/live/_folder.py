@@ -18,9 +18,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._raw import RAW_NAMES, raw_path
+if TYPE_CHECKING:
+    from ome_writers import AcquisitionSettings
+
+from ._raw import RAW_NAMES, raw_output, raw_path
 from ._writer import partial_path
 
 __all__ = ["RunFolder", "check_writable"]
@@ -64,6 +67,11 @@ class RunFolder:
     def raw(self) -> Path:
         """The raw data, as pymmcore-plus writes it."""
         return raw_path(self.path, self.fmt)
+
+    @property
+    def raw_output(self) -> AcquisitionSettings:
+        """The raw data's path, format and writer, as the MDA runner's ``output``."""
+        return raw_output(self.path, self.fmt)
 
     @property
     def restored(self) -> Path:

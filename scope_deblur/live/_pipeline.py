@@ -410,7 +410,17 @@ class LivePipeline:
         if self.scorer is not None and raw is not None:
             self._score(raw, self._writer)
         writer = self._writer
-        path = write_restored(self.layout, writer.shape[1:], self._by_frame, writer.read)
+        total = sum(rec.mode != "lost" for rec in self._by_frame.values())
+        written = 0
+
+        def plane(k: int) -> np.ndarray:
+            nonlocal written
+            out = writer.read(k)
+            written += 1
+            self.events.outputProgress.emit(written, total)
+            return out
+
+        path = write_restored(self.layout, writer.shape[1:], self._by_frame, plane)
         writer.close(self.records)
         return path
 

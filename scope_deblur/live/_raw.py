@@ -1,7 +1,8 @@
 """Read frames back from the raw data that pymmcore-plus wrote, and say which exist.
 
 The MDA runner writes raw frames through ome-writers, as OME-Zarr (a folder, one
-chunk file per frame: each frame is durable on its own) or OME-TIFF (one file per
+chunk file per frame, each written to a temporary file and renamed: each frame is
+durable on its own) or OME-TIFF (one file per
 position; frames are appended as one contiguous block, and the index of pages is
 completed only when the file is closed). :class:`RawData` opens either, by MDA event
 index (``{"p": 0, "t": 3, "z": 1}``), and never invents a frame: a chunk that was
@@ -21,12 +22,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from ome_writers import AcquisitionSettings
     from useq import MDAEvent
 
-__all__ = ["RAW_NAMES", "RawData", "event_index", "index_key", "raw_path"]
+__all__ = ["RAW_NAMES", "RawData", "event_index", "index_key", "raw_output", "raw_path"]
 
 RAW_NAMES = {"ome-zarr": "raw.ome.zarr", "ome-tiff": "raw.ome.tif"}
 """The raw data's name in a run folder, per ``--format``."""
+
+RAW_BACKENDS = {"ome-zarr": "zarr-python", "ome-tiff": "tifffile"}
+"""The ome-writers backend that writes each format.
+
+OME-Zarr is written by zarr-python, synchronously: a frame is on disk (written to a
+temporary name, then renamed) when the runner moves on, and memory stays flat.
+ome-writers' default for OME-Zarr, tensorstore, keeps every frame's write future until
+the file closes: through a bare stream of 10,000 frames of 512 x 512, its resident memory
+grew 34 KB a frame and zarr-python's 0.4 KB, at 1.8 against 2.4 ms a frame
+(``scope-deblur bench --writers 10000 --sizes 512``).
+"""
 
 Index = Mapping[str, int]
 
@@ -39,6 +52,14 @@ def event_index(event: MDAEvent) -> dict[str, int]:
 def index_key(index: Index) -> tuple[tuple[str, int], ...]:
     """Return a hashable key of an MDA index (``(("t", 3), ("z", 1))``)."""
     return tuple(sorted(index.items()))
+
+
+def raw_output(folder: Path, fmt: str) -> AcquisitionSettings:
+    """Return the MDA runner's ``output`` for the raw data of format ``fmt`` in ``folder``."""
+    from ome_writers import AcquisitionSettings
+
+    fmt_settings = {"name": fmt, "backend": RAW_BACKENDS[fmt]}
+    return AcquisitionSettings(root_path=str(raw_path(folder, fmt)), format=fmt_settings)
 
 
 def raw_path(folder: Path, fmt: str) -> Path:

@@ -191,11 +191,11 @@ class LiveSession:
         ev.sequenceFinished.connect(on_finished)
         try:
             if self.pipeline is None:
-                self.core.mda.run(sequence, output=self.folder.raw)
+                self.core.mda.run(sequence, output=self.folder.raw_output)
                 _wait_delivered(delivered)
             else:
                 with self.pipeline.connected(self.core):
-                    self.core.mda.run(sequence, output=self.folder.raw)
+                    self.core.mda.run(sequence, output=self.folder.raw_output)
                     _wait_delivered(delivered)
         except Exception as e:  # e.g. a full disk under the raw data: keep what is saved
             log.exception("the acquisition stopped")
