@@ -118,6 +118,7 @@ def test_a_run_goes_through_its_states_to_a_summary(demo_core, oracle, tmp_path)
     assert ctl.take_frames().raw is None  # taken
     progress = [c.args for c in view.set_progress.call_args_list]
     assert (5, 5, "frames acquired") in progress
+    assert progress[-1] == (5, 5, "restored planes written")
     assert ctl.lock_status.state == "off"
     ctl.shutdown()
 

@@ -336,6 +336,7 @@ class RunController:
         ev.frameRestored.connect(self._on_restored)
         ev.frameAcquired.connect(self._on_acquired)
         ev.catchUpProgress.connect(self._on_catch_up)
+        ev.outputProgress.connect(self._on_output)
         return session
 
     # --- session and MDA callbacks (worker and acquisition threads) -------------------
@@ -354,6 +355,9 @@ class RunController:
 
     def _on_catch_up(self, done: int, total: int) -> None:
         self.view.set_progress(done, total, "caught up")
+
+    def _on_output(self, done: int, total: int) -> None:
+        self.view.set_progress(done, total, "restored planes written")
 
     def _on_restored(self, rec: FrameRecord, frame: np.ndarray) -> None:
         self.trace.add_record(rec)
